@@ -1,0 +1,1 @@
+"""Everything that opens a DuckDB file goes through this package (see ``db.connect``)."""

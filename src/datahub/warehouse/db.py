@@ -1,0 +1,34 @@
+"""The one place that opens DuckDB files.
+
+DuckDB allows one writing process per file, and while it writes no other
+process can even read it. Analysts therefore read the published snapshot, and
+the loader is the only writer of the working warehouse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def connect(path: Path | str, *, read_only: bool = False, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database file (created, with its folder, unless read-only)."""
+    p = Path(path)
+    if read_only:
+        if not p.exists():
+            raise FileNotFoundError(f"DuckDB file {p} does not exist")
+    else:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | int | bool] = {}
+    if threads is not None:
+        config["threads"] = threads
+    return duckdb.connect(str(p), read_only=read_only, config=config)
+
+
+def memory(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection (for vectorised work that persists nothing)."""
+    config: dict[str, str | int | bool] = {}
+    if threads is not None:
+        config["threads"] = threads
+    return duckdb.connect(":memory:", config=config)
