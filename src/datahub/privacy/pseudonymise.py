@@ -1,0 +1,212 @@
+"""Pseudonymise one feed's frame: identifiers → tokens + flags, originals → vault ciphertexts.
+
+Output columns follow docs/architecture.md ("Pseudonymised columns"). The
+frame returned holds no raw identifier; the vault frame holds the AES-SIV
+ciphertexts of the normalised originals, one row per distinct (domain, token),
+so that the prepare step never needs to open the vault file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from datahub.privacy.cipher import VaultCipher
+from datahub.privacy.keys import Keyring
+from datahub.privacy.normalise import (
+    IdResult,
+    NameResult,
+    name_dob_values,
+    normalise_ids,
+    normalise_names,
+    normalise_phones,
+)
+from datahub.privacy.tokens import tokenise_series
+from datahub.sources.contracts import Column, Feed
+
+VAULT_COLUMNS = ("domain", "token", "ciphertext")
+#: Status/kind values that make an identifier value unusable (present but wrong).
+INVALID_VALUES: dict[str, frozenset[str]] = {
+    "id_number": frozenset({"invalid_checksum", "malformed"}),
+    "phone": frozenset({"invalid"}),
+    "name": frozenset(),
+}
+
+
+def output_columns(feed: Feed) -> tuple[str, ...]:
+    """The pseudonymised frame's columns for ``feed``, in order (no raw identifier)."""
+    cols: list[str] = []
+    for c in feed.columns:
+        cols.extend(_replacement_columns(c))
+    for p in feed.persons:
+        if p.name and p.id_number:
+            cols.extend((f"{p.role}_name_dob_token", f"{p.role}_birth_year", f"{p.role}_sex"))
+    return tuple(cols)
+
+
+def _replacement_columns(c: Column) -> tuple[str, ...]:
+    if c.role == "id_number":
+        return (f"{c.name}_token", f"{c.name}_status")
+    if c.role == "phone":
+        return (f"{c.name}_token", f"{c.name}_kind")
+    if c.role == "name":
+        return (f"{c.name}_token", f"{c.name}_pinyin_token", f"{c.name}_status")
+    return (c.name,)
+
+
+def flag_column(c: Column) -> str | None:
+    """The status/kind column replacing identifier column ``c`` (None for other columns)."""
+    if c.role == "phone":
+        return f"{c.name}_kind"
+    if c.role in ("id_number", "name"):
+        return f"{c.name}_status"
+    return None
+
+
+@dataclass
+class Pseudonymised:
+    """A pseudonymised feed frame and the vault entries for its tokens."""
+
+    feed: Feed
+    frame: pd.DataFrame
+    vault: pd.DataFrame  # columns: domain, token, ciphertext (bytes)
+    key_version: int
+    flags: dict[str, str] = field(default_factory=dict)  # flag column → identifier role
+
+    def invalid_id_columns(self) -> dict[str, pd.Series]:
+        """Per identifier column: a boolean Series, True where a value was present but invalid.
+
+        Keys are the original column names (e.g. ``caller_id_number``); values
+        are aligned with :attr:`frame`. Status ``missing`` is not invalid here:
+        whether a missing value is a problem is the contract's ``required``.
+        """
+        out: dict[str, pd.Series] = {}
+        for c in self.feed.identifier_columns:
+            flag = flag_column(c)
+            assert flag is not None and c.role is not None
+            out[c.name] = self.frame[flag].isin(INVALID_VALUES[c.role])
+        return out
+
+    def missing_required(self) -> dict[str, pd.Series]:
+        """Per required identifier column: True where the value is missing."""
+        return {
+            c.name: self.frame[flag_column(c) or ""].eq("missing")
+            for c in self.feed.identifier_columns
+            if c.required
+        }
+
+    def row_reasons(self) -> pd.Series:
+        """One reason string per row (``<column>: <status>; ...``) or NA when all fine."""
+        parts: list[pd.Series] = []
+        for name, mask in self.invalid_id_columns().items():
+            c = self.feed.column(name)
+            status = self.frame[flag_column(c) or ""]
+            parts.append(
+                pd.Series(pd.NA, index=self.frame.index, dtype="str").mask(
+                    mask, name + ": " + status
+                )
+            )
+        for name, mask in self.missing_required().items():
+            parts.append(
+                pd.Series(pd.NA, index=self.frame.index, dtype="str").mask(mask, name + ": missing")
+            )
+        if not parts:
+            return pd.Series(pd.NA, index=self.frame.index, dtype="str")
+        joined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(r.dropna()) or pd.NA, axis=1)
+        return joined.astype("str")
+
+
+class _VaultCollector:
+    """Collects distinct (domain, token, normalised value) and seals them."""
+
+    def __init__(self, cipher: VaultCipher) -> None:
+        self._cipher = cipher
+        self._parts: list[pd.DataFrame] = []
+
+    def add(self, domain: str, tokens: pd.Series, values: pd.Series) -> None:
+        pairs = pd.DataFrame({"token": tokens, "value": values}).dropna().drop_duplicates("token")
+        pairs.insert(0, "domain", domain)
+        self._parts.append(pairs)
+
+    def frame(self) -> pd.DataFrame:
+        if not self._parts:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in VAULT_COLUMNS})
+        allp = pd.concat(self._parts, ignore_index=True).drop_duplicates(["domain", "token"])
+        cts = [self._cipher.seal(d, v) for d, v in zip(allp["domain"], allp["value"], strict=True)]
+        return pd.DataFrame(
+            {
+                "domain": allp["domain"].astype("str").to_numpy(),
+                "token": allp["token"].astype("str").to_numpy(),
+                "ciphertext": pd.Series(cts, dtype="object").to_numpy(),
+            }
+        )
+
+
+def pseudonymise_feed(feed: Feed, frame: pd.DataFrame, keyring: Keyring) -> Pseudonymised:
+    """Replace every identifier column of ``feed`` in ``frame`` by tokens and flags.
+
+    ``frame`` holds the feed's columns as read from the file (strings; NA or
+    empty for missing). Non-identifier columns are passed through untouched.
+    """
+    missing_cols = [c.name for c in feed.identifier_columns if c.name not in frame.columns]
+    if missing_cols:
+        raise ValueError(f"{feed.key}: frame lacks identifier columns {missing_cols}")
+    version = keyring.current_version
+    keys: dict[str, bytes] = {}
+
+    def tok(domain: str, values: pd.Series) -> pd.Series:
+        if domain not in keys:
+            keys[domain] = keyring.domain_key(domain, version)
+        return tokenise_series(keys[domain], version, values)
+
+    vault = _VaultCollector(VaultCipher(keyring.vault_key))
+    new: dict[str, pd.Series] = {}
+    flags: dict[str, str] = {}
+    ids: dict[str, IdResult] = {}
+    names: dict[str, NameResult] = {}
+    for c in feed.columns:
+        if c.name not in frame.columns:
+            continue
+        col = frame[c.name]
+        if c.role == "id_number":
+            r = ids[c.name] = normalise_ids(col)
+            new[f"{c.name}_token"] = tok("id_number", r.value)
+            new[f"{c.name}_status"] = r.status
+            vault.add("id_number", new[f"{c.name}_token"], r.value)
+        elif c.role == "phone":
+            p = normalise_phones(col)
+            new[f"{c.name}_token"] = tok("phone", p.value)
+            new[f"{c.name}_kind"] = p.kind
+            vault.add("phone", new[f"{c.name}_token"], p.value)
+        elif c.role == "name":
+            n = names[c.name] = normalise_names(col)
+            new[f"{c.name}_token"] = tok("name", n.value)
+            new[f"{c.name}_pinyin_token"] = tok("name_pinyin", n.pinyin)
+            new[f"{c.name}_status"] = n.status
+            vault.add("name", new[f"{c.name}_token"], n.value)
+            vault.add("name_pinyin", new[f"{c.name}_pinyin_token"], n.pinyin)
+        else:
+            new[c.name] = col
+            continue
+        flags[flag_column(c) or ""] = c.role
+    for pr in feed.persons:
+        if not (pr.name and pr.id_number) or pr.id_number not in ids or pr.name not in names:
+            continue
+        r, n = ids[pr.id_number], names[pr.name]
+        dob = name_dob_values(n.value, r.birth_date)
+        new[f"{pr.role}_name_dob_token"] = tok("name_dob", dob)
+        new[f"{pr.role}_birth_year"] = r.birth_year
+        new[f"{pr.role}_sex"] = r.sex
+        vault.add("name_dob", new[f"{pr.role}_name_dob_token"], dob)
+    for extra in map(str, frame.columns):
+        if extra in feed.column_names:
+            continue
+        if not extra.startswith("_"):
+            # an undeclared column could hold an identifier: never pass it through
+            raise ValueError(f"{feed.key}: column {extra!r} is not in the contract")
+        new[extra] = frame[extra]  # reader metadata such as _row_number
+    out = pd.DataFrame(new, index=frame.index)
+    return Pseudonymised(
+        feed=feed, frame=out, vault=vault.frame(), key_version=version, flags=flags
+    )
