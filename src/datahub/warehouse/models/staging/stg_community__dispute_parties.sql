@@ -1,0 +1,51 @@
+-- Staging: community.dispute_parties (纠纷当事人), one row per business key (dispute_no, party_seq).
+-- Exact duplicates are dropped; when a key was delivered more than once
+-- (several files), the latest delivery wins; two different rows for
+-- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+with source as (
+    select * from raw.community__dispute_parties
+),
+renamed as (
+    select
+        dispute_no::varchar || '/' || party_seq::varchar as record_key,
+        dispute_no,
+        party_seq,
+        name_token,
+        name_pinyin_token,
+        name_status,
+        phone_token,
+        phone_kind,
+        id_number_token,
+        id_number_status,
+        party_name_dob_token,
+        party_birth_year,
+        party_sex,
+        _batch_id as batch_id,
+        _source_file as source_file,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        regexp_extract(_source_file, '_(\d{6,8})\.csv$', 1) as file_stamp
+    from source
+),
+hashed as (
+    select
+        *,
+        hash(*columns(* exclude (batch_id, source_file, source_row, loaded_at, file_stamp))) as content_hash
+    from renamed
+),
+exact_deduplicated as (
+    select * from hashed
+    qualify row_number() over (
+        partition by content_hash order by file_stamp desc, loaded_at desc, source_row
+    ) = 1
+),
+final as (
+    select
+        * exclude (content_hash),
+        count(*) over (partition by dispute_no, party_seq, file_stamp) > 1 as is_near_duplicate
+    from exact_deduplicated
+    qualify row_number() over (
+        partition by dispute_no, party_seq order by file_stamp desc, loaded_at desc, source_row desc
+    ) = 1
+)
+select * from final

@@ -1,0 +1,44 @@
+-- Staging: government.divisions (行政区划), one row per business key (division_code).
+-- Exact duplicates are dropped; when a key was delivered more than once
+-- (several snapshots), the latest delivery wins; two different rows for
+-- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+with source as (
+    select * from raw.government__divisions
+),
+renamed as (
+    select
+        division_code as record_key,
+        division_code,
+        division_name,
+        level,
+        parent_code,
+        _batch_id as batch_id,
+        _source_file as source_file,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        regexp_extract(_source_file, '_(\d{6,8})\.csv$', 1) as file_stamp
+    from source
+),
+hashed as (
+    select
+        *,
+        hash(*columns(* exclude (batch_id, source_file, source_row, loaded_at, file_stamp))) as content_hash
+    from renamed
+),
+exact_deduplicated as (
+    select * from hashed
+    qualify row_number() over (
+        partition by content_hash order by file_stamp desc, loaded_at desc, source_row
+    ) = 1
+),
+final as (
+    select
+        * exclude (content_hash),
+        count(*) over (partition by division_code, file_stamp) > 1 as is_near_duplicate,
+        file_stamp = max(file_stamp) over () as in_latest_snapshot
+    from exact_deduplicated
+    qualify row_number() over (
+        partition by division_code order by file_stamp desc, loaded_at desc, source_row desc
+    ) = 1
+)
+select * from final

@@ -1,0 +1,56 @@
+-- Staging: government.units (实有单位), one row per business key (credit_code).
+-- Exact duplicates are dropped; when a key was delivered more than once
+-- (several snapshots), the latest delivery wins; two different rows for
+-- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+with source as (
+    select * from raw.government__units
+),
+renamed as (
+    select
+        credit_code as record_key,
+        credit_code,
+        unit_name,
+        unit_category,
+        address_code,
+        legal_rep_name_token,
+        legal_rep_name_pinyin_token,
+        legal_rep_name_status,
+        legal_rep_id_number_token,
+        legal_rep_id_number_status,
+        legal_rep_phone_token,
+        legal_rep_phone_kind,
+        registered_on,
+        employees,
+        legal_rep_name_dob_token,
+        legal_rep_birth_year,
+        legal_rep_sex,
+        _batch_id as batch_id,
+        _source_file as source_file,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        regexp_extract(_source_file, '_(\d{6,8})\.csv$', 1) as file_stamp
+    from source
+),
+hashed as (
+    select
+        *,
+        hash(*columns(* exclude (batch_id, source_file, source_row, loaded_at, file_stamp))) as content_hash
+    from renamed
+),
+exact_deduplicated as (
+    select * from hashed
+    qualify row_number() over (
+        partition by content_hash order by file_stamp desc, loaded_at desc, source_row
+    ) = 1
+),
+final as (
+    select
+        * exclude (content_hash),
+        count(*) over (partition by credit_code, file_stamp) > 1 as is_near_duplicate,
+        file_stamp = max(file_stamp) over () as in_latest_snapshot
+    from exact_deduplicated
+    qualify row_number() over (
+        partition by credit_code order by file_stamp desc, loaded_at desc, source_row desc
+    ) = 1
+)
+select * from final

@@ -1,0 +1,53 @@
+-- Staging: social_security.benefits (待遇发放), one row per business key (payment_no).
+-- Exact duplicates are dropped; when a key was delivered more than once
+-- (several files), the latest delivery wins; two different rows for
+-- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+with source as (
+    select * from raw.social_security__benefits
+),
+renamed as (
+    select
+        payment_no as record_key,
+        payment_no,
+        id_number_token,
+        id_number_status,
+        name_token,
+        name_pinyin_token,
+        name_status,
+        benefit_type,
+        period,
+        strptime(period || '-01', '%Y-%m-%d')::date as period_date,
+        amount,
+        paid_on,
+        beneficiary_name_dob_token,
+        beneficiary_birth_year,
+        beneficiary_sex,
+        _batch_id as batch_id,
+        _source_file as source_file,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        regexp_extract(_source_file, '_(\d{6,8})\.csv$', 1) as file_stamp
+    from source
+),
+hashed as (
+    select
+        *,
+        hash(*columns(* exclude (batch_id, source_file, source_row, loaded_at, file_stamp))) as content_hash
+    from renamed
+),
+exact_deduplicated as (
+    select * from hashed
+    qualify row_number() over (
+        partition by content_hash order by file_stamp desc, loaded_at desc, source_row
+    ) = 1
+),
+final as (
+    select
+        * exclude (content_hash),
+        count(*) over (partition by payment_no, file_stamp) > 1 as is_near_duplicate
+    from exact_deduplicated
+    qualify row_number() over (
+        partition by payment_no order by file_stamp desc, loaded_at desc, source_row desc
+    ) = 1
+)
+select * from final
