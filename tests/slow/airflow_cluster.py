@@ -283,7 +283,12 @@ class AirflowCeleryCluster:
         wait_for(lambda: port_open(self.redis_port), "redis", 30, self.check_alive)
 
     def _spawn(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None, *, plain: bool = False
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        plain: bool = False,
     ) -> None:
         log = (self.logs / f"{name}.log").open("ab")
         popen = subprocess.Popen(
@@ -303,7 +308,9 @@ class AirflowCeleryCluster:
             ["airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
         if res.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+            )
         return res.stdout
 
     # ----------------------------------------------------------------- REST API
@@ -311,7 +318,9 @@ class AirflowCeleryCluster:
         if self._token is None:
             pw_file = self.airflow_home / "simple_auth_manager_passwords.json.generated"
             password = json.loads(pw_file.read_text())["admin"]
-            body = self._request("POST", "/auth/token", {"username": "admin", "password": password}, auth=False)
+            body = self._request(
+                "POST", "/auth/token", {"username": "admin", "password": password}, auth=False
+            )
             self._token = str(body["access_token"])
         return self._token
 
@@ -346,7 +355,9 @@ class AirflowCeleryCluster:
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Trigger a run through the REST API; return its dag_run_id."""
         body = self._request(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf or {})}
+            "POST",
+            f"/api/v2/dags/{dag_id}/dagRuns",
+            {"logical_date": None, "conf": dict(conf or {})},
         )
         return str(body["dag_run_id"])
 
@@ -382,12 +393,9 @@ def _kill_group(popen: subprocess.Popen[bytes], grace: float = 20) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
         os.killpg(popen.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         popen.wait(grace)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
         os.killpg(popen.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
         popen.wait(5)
-
