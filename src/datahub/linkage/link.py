@@ -96,11 +96,13 @@ def link_frame(
     check_frame(records)
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     records = records.copy()
+    records["unique_id"] = records["unique_id"].astype("str")
     records["usable"] = usable(records)
     scored = score_pairs(records[records["usable"]], settings)
     clusters = cluster(records, scored.edges, settings.threshold_match_probability).frame
     keys = assign_keys(clusters, previous or {}, issued or set())
     clusters["person_key"] = clusters["cluster_id"].map(keys)
+    clusters = clusters.astype({"unique_id": "str", "cluster_id": "str", "link_rule": "str"})
     xref = clusters.merge(
         records[["unique_id", "feed", "record_key", "role", "source_file", "source_row"]],
         on="unique_id",

@@ -12,6 +12,17 @@ XREF_TABLE = "integrated.person_xref"
 INDEX_TABLE = "integrated.person_index"
 REGISTRY_TABLE = "integrated.person_key_registry"
 
+XREF_SCHEMA = (
+    "unique_id VARCHAR, feed VARCHAR, record_key VARCHAR, role VARCHAR, person_key VARCHAR, "
+    "match_probability DOUBLE, link_rule VARCHAR, source_file VARCHAR, source_row BIGINT, "
+    "linked_run VARCHAR"
+)
+INDEX_SCHEMA = (
+    "person_key VARCHAR, n_records BIGINT, n_feeds BIGINT, n_departments BIGINT, id_token VARCHAR, "
+    "birth_year INTEGER, sex VARCHAR, in_police BOOLEAN, in_government BOOLEAN, "
+    "in_social_security BOOLEAN, in_community BOOLEAN, linked_run VARCHAR"
+)
+
 
 class PersonIndexStore:
     """Reads person records and earlier keys; writes the person index and cross-reference."""
@@ -56,14 +67,18 @@ class PersonIndexStore:
         con.register("_index_frame", index)
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"CREATE OR REPLACE TABLE {XREF_TABLE} AS SELECT * FROM _xref_frame")
-            con.execute(f"CREATE OR REPLACE TABLE {INDEX_TABLE} AS SELECT * FROM _index_frame")
+            for table, schema, frame in (
+                (XREF_TABLE, XREF_SCHEMA, "_xref_frame"),
+                (INDEX_TABLE, INDEX_SCHEMA, "_index_frame"),
+            ):
+                con.execute(f"CREATE OR REPLACE TABLE {table} ({schema})")
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {frame}")
             con.execute(
                 f"CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} "
                 "(person_key VARCHAR PRIMARY KEY, first_run VARCHAR)"
             )
             con.execute(
-                f"INSERT INTO {REGISTRY_TABLE} SELECT person_key, ? FROM _index_frame "
+                f"INSERT INTO {REGISTRY_TABLE} SELECT person_key, ? FROM {INDEX_TABLE} "
                 f"WHERE person_key NOT IN (SELECT person_key FROM {REGISTRY_TABLE})",
                 [run_id],
             )
