@@ -1,0 +1,450 @@
+"""``make bench``: the pipeline at scale against the DuckDB floor, in one run.
+
+For each scale (``--scales 1,2,5`` × ``--persons``):
+
+1. generate the feeds with ``datahub generate`` into ``benchmarks/data/`` (cached);
+2. the DuckDB floor per feed (``CREATE TABLE … AS SELECT * FROM read_csv(…)``);
+3. the whole ingest (``datahub.pipeline.run_sources``) in a fresh process, its
+   time split into stages (read, normalise, pseudonymise, validate, write
+   staging, load) by wrapping the pipeline's own functions, per feed;
+4. ``datahub build`` (models, linkage, marts, publish) in a fresh process,
+   with linkage precision/recall against the generator's ground truth.
+
+Every step runs in a child process so its peak RSS is its own. Results go to
+``benchmarks/results/<date>-<label>.json`` and ``.md``. ``--profile`` also
+writes a pyinstrument profile of the base-scale ingest and build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DATA_DIR = BENCH_DIR / "data"
+RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(BENCH_DIR))
+
+from measure import (  # noqa: E402
+    ChildResult,
+    StageClock,
+    emit,
+    linear_fit_ok,
+    memory_flat,
+    rows_per_s,
+    run_child,
+)
+
+#: Default population: with the default incident rate the police incidents feed totals ~2 M rows.
+BASE_PERSONS = 200_000
+#: Incidents per day per person, calibrated so that BASE_PERSONS gives ~2 M incident rows over
+#: the generator's default 61-day window (its seasonal weights average ~1.3).
+INCIDENTS_PER_PERSON_DAY = 2_000_000 / BASE_PERSONS / 61 / 1.3
+INGEST_STAGES = ("read", "normalise", "pseudonymise", "validate", "write staging", "load", "other")
+BUILD_STAGES = ("build models", "link", "publish", "other")
+SEED = 20260601
+
+
+# ====================================================================== child steps
+
+
+def child_floor(args: dict[str, Any]) -> dict[str, Any]:
+    from floor import floor_feed
+
+    from datahub.sources.contracts import FEEDS_BY_KEY
+
+    return floor_feed(Path(args["sources"]), FEEDS_BY_KEY[args["feed"]])
+
+
+def _quiet() -> None:
+    import logging
+
+    for name in ("great_expectations", "airflow", "splink", "py4j"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _profiled(args: dict[str, Any], fn: Any) -> Any:
+    """Run ``fn`` under pyinstrument when args["profile"] names an output file."""
+    if not args.get("profile"):
+        return fn()
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    try:
+        return fn()
+    finally:
+        profiler.stop()
+        out = Path(args["profile"])
+        out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+        out.with_suffix(".html").write_text(profiler.output_html())
+
+
+def child_ingest(args: dict[str, Any]) -> dict[str, Any]:
+    """Whole ingest of a sources folder into a fresh DATAHUB_HOME, timed per feed and stage."""
+    _quiet()
+    from instrument import install, label_per_feed
+
+    import datahub.pipeline as pipeline
+    from datahub.config import Paths
+    from datahub.privacy.keys import ensure_dev_keys
+
+    paths = Paths(Path(args["home"]))
+    keyring = ensure_dev_keys(paths, announce=False)
+    clock = StageClock()
+    hooks = install(clock)
+    label_per_feed(clock)
+    start = time.perf_counter()
+    outcomes = _profiled(
+        args,
+        lambda: pipeline.run_sources(
+            Path(args["sources"]), paths=paths, keyring=keyring, build_docs=False
+        ),
+    )
+    wall = time.perf_counter() - start
+    summary = pipeline.summarise(outcomes)
+    return {
+        "seconds": wall,
+        "hooks": hooks,
+        "stages": clock.close(),
+        "feeds": {
+            str(r.feed): {
+                k: int(getattr(r, k))
+                for k in ("files", "read", "loaded", "quarantined", "rejected")
+            }
+            for r in summary.itertuples()
+        },
+    }
+
+
+def child_build(args: dict[str, Any]) -> dict[str, Any]:
+    """``datahub build`` in this process (stages by hooks), then linkage quality vs truth."""
+    _quiet()
+    os.environ["DATAHUB_HOME"] = args["home"]
+    from instrument import install
+
+    from datahub.cli import app
+
+    clock = StageClock()
+    hooks = install(clock)
+    start = time.perf_counter()
+
+    def build() -> None:
+        with clock.stage("other"):
+            app(["build", "--sources", args["sources"]], standalone_mode=False)
+
+    _profiled(args, build)
+    wall = time.perf_counter() - start
+    return {
+        "seconds": wall,
+        "hooks": hooks,
+        "stages": clock.close(),
+        "linkage": _linkage_quality(args),
+    }
+
+
+def _linkage_quality(args: dict[str, Any]) -> dict[str, Any]:
+    """Precision/recall of the published person cross-reference against ``_truth``."""
+    from datahub.config import Paths
+    from datahub.linkage.score import read_truth, score_linkage
+    from datahub.warehouse.db import connect
+
+    paths = Paths(Path(args["home"]))
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        xref = con.execute("SELECT * FROM integrated.person_xref").df()
+    finally:
+        con.close()
+    score = score_linkage(xref, read_truth(Path(args["sources"])))
+    out = {k: v for k, v in vars(score).items() if isinstance(v, int | float | str)}
+    out["records"] = len(xref)
+    return out
+
+
+CHILD_STEPS = {"floor": child_floor, "ingest": child_ingest, "build": child_build}
+
+
+# ====================================================================== orchestration
+
+
+def sources_for(persons: int, incidents_per_day: float, seed: int) -> Path:
+    return DATA_DIR / f"p{persons}-i{incidents_per_day:g}-s{seed}"
+
+
+def generate(persons: int, incidents_per_day: float, seed: int) -> tuple[Path, float | None]:
+    """Generate (or reuse) the feeds for one scale; return the folder and generation seconds."""
+    out = sources_for(persons, incidents_per_day, seed)
+    marker = out / ".complete"
+    if marker.exists():
+        return out, None
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "datahub"), "generate", "--out", str(out),
+            "--persons", str(persons), "--seed", str(seed),
+            "--incidents-per-day", f"{incidents_per_day:g}",
+        ],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    marker.write_text(json.dumps({"seconds": seconds}))
+    return out, seconds
+
+
+def measure_scale(
+    scale: float, persons: int, ipd: float, seed: int, *, build: bool, profile_dir: Path | None
+) -> dict[str, Any]:
+    """Generate, floor, ingest and build at one scale."""
+    from datahub.sources.contracts import FEEDS
+
+    log(f"scale {scale:g}: {persons} persons, {ipd:g} incidents/day")
+    sources, gen_s = generate(persons, ipd, seed)
+    floors = {}
+    for feed in FEEDS:
+        r = run_child("floor", {"sources": str(sources), "feed": feed.key})
+        floors[feed.key] = {**r.payload, "peak_rss_mb": round(r.peak_rss_mb, 1)}
+    floor_total = sum(f["seconds"] for f in floors.values())
+    log(f"  floor: {floor_total:.1f} s over {sum(f['rows'] for f in floors.values())} rows")
+
+    home = DATA_DIR / f"home-{sources.name}"
+    shutil.rmtree(home, ignore_errors=True)
+    prof = {"profile": str(profile_dir / "ingest.txt")} if profile_dir else {}
+    ing = run_child("ingest", {"sources": str(sources), "home": str(home), **prof})
+    log(f"  ingest: {ing.wall_s:.1f} s, peak {ing.peak_rss_mb:.0f} MB")
+    result: dict[str, Any] = {
+        "scale": scale,
+        "persons": persons,
+        "incidents_per_day": ipd,
+        "sources": str(sources.relative_to(REPO)),
+        "generate_seconds": gen_s,
+        "floor": floors,
+        "floor_seconds": floor_total,
+        "ingest": _ingest_summary(ing, floors),
+    }
+    if build:
+        prof = {"profile": str(profile_dir / "build.txt")} if profile_dir else {}
+        b = run_child("build", {"sources": str(sources), "home": str(home), **prof})
+        log(f"  build: {b.wall_s:.1f} s, peak {b.peak_rss_mb:.0f} MB")
+        result["build"] = _build_summary(b, floor_total)
+    return result
+
+
+def _stage_rows(
+    stages: dict[str, dict[str, float]], rows: int, names: tuple[str, ...]
+) -> dict[str, Any]:
+    return {
+        name: {
+            "seconds": round(stages.get(name, {}).get("seconds", 0.0), 3),
+            "rows_per_s": rows_per_s(rows, stages.get(name, {}).get("seconds", 0.0)),
+            "peak_rss_mb": round(stages.get(name, {}).get("peak_rss_mb", 0.0), 1),
+        }
+        for name in names
+        if name in stages
+    }
+
+
+def _ingest_summary(ing: ChildResult, floors: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    p = ing.payload
+    per_feed: dict[str, Any] = {}
+    totals: dict[str, dict[str, float]] = {}
+    for feed, stages in p["stages"].items():
+        if feed == "all":
+            continue
+        rows = p["feeds"].get(feed, {}).get("read", 0)
+        seconds = sum(s["seconds"] for s in stages.values())
+        fl = floors.get(feed, {})
+        ratio = seconds / fl["seconds"] if fl.get("seconds") else None
+        per_feed[feed] = {
+            "rows": rows,
+            "seconds": round(seconds, 3),
+            "rows_per_s": rows_per_s(rows, seconds),
+            "floor_seconds": round(fl.get("seconds", 0.0), 3),
+            "ingest_vs_floor_ratio": round(ratio, 2) if ratio else None,
+            "floor_note": fl.get("floor_on"),
+            "stages": _stage_rows(stages, rows, INGEST_STAGES),
+            "counts": p["feeds"].get(feed, {}),
+        }
+        for name, s in stages.items():
+            t = totals.setdefault(name, {"seconds": 0.0, "peak_rss_mb": 0.0})
+            t["seconds"] += s["seconds"]
+            t["peak_rss_mb"] = max(t["peak_rss_mb"], s["peak_rss_mb"])
+    rows_total = sum(f["rows"] for f in per_feed.values())
+    floor_total = sum(f.get("seconds", 0.0) for f in floors.values())
+    return {
+        "seconds": round(ing.wall_s, 2),
+        "peak_rss_mb": round(ing.peak_rss_mb, 1),
+        "rows": rows_total,
+        "rows_per_s": rows_per_s(rows_total, ing.wall_s),
+        "ingest_vs_floor_ratio": round(ing.wall_s / floor_total, 2) if floor_total else None,
+        "stages": _stage_rows(totals, rows_total, INGEST_STAGES),
+        "feeds": per_feed,
+        "hooks": p["hooks"],
+    }
+
+
+def _build_summary(b: ChildResult, floor_total: float) -> dict[str, Any]:
+    p = b.payload
+    stages = p["stages"].get("all", {})
+    link = p.get("linkage", {})
+    link_s = stages.get("link", {}).get("seconds", 0.0)
+    return {
+        "seconds": round(b.wall_s, 2),
+        "peak_rss_mb": round(b.peak_rss_mb, 1),
+        "build_vs_floor_ratio": round(b.wall_s / floor_total, 2) if floor_total else None,
+        "stages": _stage_rows(stages, link.get("records", 0), BUILD_STAGES),
+        "linkage": {**link, "records_per_s": rows_per_s(link.get("records", 0), link_s)},
+        "hooks": p["hooks"],
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name, dist in (
+        ("duckdb", "duckdb"),
+        ("gx", "great-expectations"),
+        ("airflow", "apache-airflow"),
+        ("splink", "splink"),
+        ("pandas", "pandas"),
+        ("pyarrow", "pyarrow"),
+    ):
+        try:
+            out[name] = version(dist)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "platform": platform.platform(),
+    }
+
+
+def scaling_verdict(scales: list[dict[str, Any]]) -> dict[str, Any]:
+    """Is ingest time linear, memory flat (within 1.5×) and under 2 GB at the top scale?"""
+    ks = [s["scale"] for s in scales]
+    secs = [s["ingest"]["seconds"] for s in scales]
+    peaks = [s["ingest"]["peak_rss_mb"] for s in scales]
+    return {
+        "scales": ks,
+        "ingest_seconds": secs,
+        "ingest_peak_rss_mb": peaks,
+        "time_linear": linear_fit_ok(ks, secs),
+        "memory_flat_within_1_5x": memory_flat(peaks),
+        "peak_under_2gb_at_top": bool(peaks) and max(peaks) < 2048,
+    }
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        emit(CHILD_STEPS[argv[1]](json.loads(argv[2])))
+        return 0
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--persons", type=int, default=BASE_PERSONS, help="population at scale 1")
+    ap.add_argument(
+        "--incidents-per-day",
+        type=float,
+        default=None,
+        help="at scale 1 (default: sized from --persons)",
+    )
+    ap.add_argument("--scales", default="1,2,5", help="comma-separated multiples of the base scale")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--no-build", action="store_true", help="ingest only (skip datahub build)")
+    ap.add_argument("--build-scales", default="1", help="scales at which to run datahub build too")
+    ap.add_argument(
+        "--profile", action="store_true", help="pyinstrument profiles of the base-scale run"
+    )
+    ap.add_argument("--label", default=None, help="result file name suffix (default: persons)")
+    ap.add_argument("--results", type=Path, default=RESULTS_DIR)
+    opts = ap.parse_args(argv)
+
+    from report import write_results
+
+    scales = [float(s) for s in opts.scales.split(",") if s.strip()]
+    build_scales = {float(s) for s in opts.build_scales.split(",") if s.strip()}
+    ipd = opts.incidents_per_day or round(opts.persons * INCIDENTS_PER_PERSON_DAY, 1)
+    label = opts.label or f"p{opts.persons}"
+    stamp = dt.date.today().isoformat()
+    profile_dir = opts.results / f"{stamp}-{label}-profile" if opts.profile else None
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(exist_ok=True)
+    runs = []
+    for i, k in enumerate(scales):
+        runs.append(
+            measure_scale(
+                k,
+                int(round(opts.persons * k)),
+                round(ipd * k, 1),
+                opts.seed,
+                build=not opts.no_build and k in build_scales,
+                profile_dir=profile_dir if i == 0 else None,
+            )
+        )
+    results = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "label": label,
+        "args": {
+            "persons": opts.persons,
+            "incidents_per_day": ipd,
+            "scales": scales,
+            "seed": opts.seed,
+        },
+        "versions": versions(),
+        "machine": machine(),
+        "reference_points": {
+            "floor_2m_rows_8_cols_s": 1.9,
+            "naive_pandas_pseudonymise_load_x_floor": 6,
+            "hmac_in_duckdb_sql_x_floor": 2,
+            "gx_8_expectations_2m_rows_s": 2.6,
+        },
+        "targets": {
+            "ingest_vs_floor": 3,
+            "stretch": 2,
+            "build_vs_floor": 10,
+            "peak_rss_mb_at_5x": 2048,
+        },
+        "runs": runs,
+        "scaling": scaling_verdict(runs),
+    }
+    json_path, md_path = write_results(results, opts.results, f"{stamp}-{label}", profile_dir)
+    print(md_path.read_text())
+    log(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
