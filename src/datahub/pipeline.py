@@ -1,0 +1,551 @@
+"""The pipeline as plain Python, called by the CLI and by the Airflow tasks alike.
+
+Ingestion (this section) handles one feed file in two steps:
+
+* :func:`prepare` — read (contract) → normalise/type → pseudonymise →
+  validate (GX) → ``DATAHUB_HOME/staging/<batch_id>/``. It never opens the
+  warehouse, so any number of prepares can run on any workers.
+* :func:`load` — the only writer: one DuckDB transaction per batch
+  (see :mod:`datahub.warehouse.loader`).
+
+Reference codes for the ``unknown_code`` checks come from the government
+``divisions``/``addresses`` snapshot *in the same sources folder* (the newest
+one dated on or before the file, else the oldest): prepare reads that CSV,
+never the warehouse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datahub.config import EXPECTATIONS_DIR, SAMPLE_SOURCES, Paths
+from datahub.sources.contracts import DEPARTMENTS, FEEDS, FEEDS_BY_KEY, Feed, feed_for_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datahub.privacy.keys import Keyring
+    from datahub.quality.checks import References
+    from datahub.warehouse.loader import LoadOutcome
+
+# =============================================================== ingestion
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes (streamed)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def identify(path: Path, department: str | None = None) -> tuple[Feed, str]:
+    """The feed and date stamp of a landing file (department defaults to its folder name)."""
+    dept = department or path.parent.name
+    if dept not in DEPARTMENTS:
+        raise ValueError(
+            f"cannot tell the department of {path.name}: folder {dept!r} is not one of {', '.join(DEPARTMENTS)}"
+        )
+    return feed_for_file(dept, path.name)
+
+
+def _stamp_key(stamp: str) -> str:
+    return stamp + "01" if len(stamp) == 6 else stamp
+
+
+def _snapshot_for(root: Path, feed_name: str, stamp: str) -> Path | None:
+    gov = root / "government"
+    if not gov.is_dir():
+        return None
+    feed = FEEDS_BY_KEY[f"government.{feed_name}"]
+    found = sorted(
+        (m.group(1), p) for p in gov.iterdir() if (m := feed.file_pattern.match(p.name)) is not None
+    )
+    if not found:
+        return None
+    key = _stamp_key(stamp)
+    earlier = [p for s, p in found if s <= key]
+    return earlier[-1] if earlier else found[0][1]
+
+
+@lru_cache(maxsize=16)
+def _codes(
+    path: Path, mtime: float, feed_key: str, column: str, level: str | None
+) -> frozenset[str]:
+    from datahub.sources.parse import clean_strings
+    from datahub.sources.reader import iter_chunks, read_header
+
+    feed = FEEDS_BY_KEY[feed_key]
+    header = read_header(path, feed)
+    out: set[str] = set()
+    for chunk in iter_chunks(path, feed, header):
+        codes = clean_strings(chunk[column])
+        if level is not None:
+            codes = codes[clean_strings(chunk["level"]) == level]
+        out.update(str(v) for v in codes.dropna())
+    return frozenset(out)
+
+
+def reference_sets(root: Path, stamp: str) -> References:
+    """Division/grid/address code sets from the government snapshot in ``root`` (see module doc)."""
+    from datahub.quality.checks import References
+    from datahub.sources.reader import FileRejected
+
+    div = _snapshot_for(root, "divisions", stamp)
+    addr = _snapshot_for(root, "addresses", stamp)
+    division = grid = address = None
+    with contextlib.suppress(FileRejected, OSError):
+        if div is not None:
+            mt = div.stat().st_mtime
+            division = _codes(div, mt, "government.divisions", "division_code", None)
+            grid = _codes(div, mt, "government.divisions", "division_code", "网格")
+    with contextlib.suppress(FileRejected, OSError):
+        if addr is not None:
+            address = _codes(
+                addr, addr.stat().st_mtime, "government.addresses", "address_code", None
+            )
+    source = ", ".join(p.name for p in (div, addr) if p is not None)
+    return References(division=division, address=address, grid=grid, source=source)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@lru_cache(maxsize=32)
+def _suite(table: str) -> dict[str, Any]:
+    from datahub.quality.suites import load_suite
+
+    feed = next(f for f in FEEDS if f.table == table)
+    return load_suite(feed, EXPECTATIONS_DIR)
+
+
+@dataclass
+class _Writers:
+    folder: Path
+    writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
+
+    def write(self, name: str, table: pa.Table) -> None:
+        w = self.writers.get(name)
+        if w is None:
+            w = self.writers[name] = pq.ParquetWriter(
+                self.folder / name, table.schema, compression="zstd"
+            )
+        if table.num_rows:
+            w.write_table(table)
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+def prepare(
+    path: Path,
+    *,
+    paths: Paths,
+    keyring: Keyring,
+    department: str | None = None,
+    sources_root: Path | None = None,
+    now: dt.datetime | None = None,
+    chunk_rows: int | None = None,
+) -> Path:
+    """Read, pseudonymise and validate one feed file into a staged batch folder.
+
+    Returns the batch folder. A file the contract rejects (binary, wrong header,
+    failed batch expectation) still gets a folder whose ``result.json`` says
+    ``rejected`` with the reason, so that the loader can record it in the ledger.
+    Never opens the warehouse.
+    """
+    from datahub.quality import staging as st
+    from datahub.quality.checks import future_limit
+    from datahub.quality.suites import GATE_MIN_ROWS, REASONS
+    from datahub.sources.reader import DEFAULT_CHUNK_ROWS, FileRejected
+
+    path = Path(path).resolve()
+    feed, stamp = identify(path, department)
+    started = _now()
+    now = now or started
+    digest = file_hash(path)
+    batch_id = f"{feed.table}-{stamp}-{digest[:10]}-{secrets.token_hex(3)}"
+    folder = paths.staging / batch_id
+    tmp = paths.staging / f".{batch_id}.tmp"
+    tmp.mkdir(parents=True, exist_ok=False)
+    result = st.BatchResult(
+        batch_id=batch_id,
+        department=feed.department,
+        feed=feed.name,
+        table=feed.table,
+        source_file=path.name,
+        source_path=str(path),
+        content_hash=digest,
+        stamp=stamp,
+        status="prepared",
+        started_at=started.isoformat(),
+    )
+    writers = _Writers(tmp)
+    try:
+        try:
+            _prepare_rows(
+                path,
+                feed,
+                stamp,
+                result,
+                writers,
+                keyring=keyring,
+                refs=reference_sets(sources_root or path.parent.parent, stamp),
+                limit=future_limit(stamp, now),
+                chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+                home=paths.home,
+                run_time=started,
+            )
+        except FileRejected as exc:
+            result.status = "rejected"
+            result.message = f"{path.name}: {exc.message}"
+            result.failed_expectations = [exc.reason]
+            result.rows_rejected = result.rows_read
+            result.rows_accepted = result.rows_quarantined = 0
+        finally:
+            writers.close()
+        if result.status == "rejected":
+            for name in (st.ACCEPTED, st.QUARANTINE):
+                (tmp / name).unlink(missing_ok=True)
+        elif result.rows_read and result.rows_accepted == 0 and result.rows_read < GATE_MIN_ROWS:
+            result.warnings.append("every row of this file was quarantined")
+        result.reasons = {r: result.reasons[r] for r in REASONS if r in result.reasons}
+        result.finished_at = _now().isoformat()
+        result.write(tmp)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _prepare_rows(
+    path: Path,
+    feed: Feed,
+    stamp: str,
+    result: Any,
+    writers: _Writers,
+    *,
+    keyring: Keyring,
+    refs: References,
+    limit: pd.Timestamp,
+    chunk_rows: int,
+    home: Path,
+    run_time: dt.datetime,
+) -> None:
+    import json
+
+    from datahub.privacy.pseudonymise import pseudonymise_feed
+    from datahub.quality import staging as st
+    from datahub.quality.checks import FileState, add_check_columns, reason_masks, row_reasons
+    from datahub.quality.gx_runner import FileValidation
+    from datahub.quality.suites import GATE_MIN_ROWS
+    from datahub.sources.parse import raw_strings, type_chunk
+    from datahub.sources.reader import FileRejected, iter_chunks, read_header
+
+    header = read_header(path, feed)
+    result.encoding = header.encoding
+    result.warnings.extend(header.warnings)
+    if refs.division is None or refs.address is None:
+        result.warnings.append(
+            "no government divisions/addresses snapshot found: code checks skipped"
+        )
+    suite = _suite(feed.table)
+    validation = FileValidation(feed.table, suite)
+    state = FileState()
+    acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
+    acc_cols = [f.name for f in acc_schema]
+    ident_cols = [
+        f.name for f in q_schema if f.name not in feed.column_names and not f.name.startswith("_")
+    ]
+    if header.empty:
+        if header.size_bytes == 0:
+            raise FileRejected("empty_file", "empty file (0 bytes, no header); nothing to load")
+        result.message = f"{path.name}: header only, no data rows"
+    for chunk in iter_chunks(path, feed, header, chunk_rows=chunk_rows):
+        result.rows_read += len(chunk)
+        typed = type_chunk(feed, chunk)
+        pseudo = pseudonymise_feed(feed, typed.frame, keyring)
+        vframe = add_check_columns(
+            feed, pseudo.frame, typed, chunk, refs=refs, limit=limit, state=state
+        )
+        masks = reason_masks(suite, vframe)
+        failed = (
+            pd.concat(list(masks.values()), axis=1).any(axis=1)
+            if masks
+            else pd.Series(False, index=vframe.index)
+        )
+        vframe["_row_failed"] = failed.to_numpy(dtype=bool)
+        validation.add_chunk(vframe)
+        reasons = row_reasons(masks, vframe.index)
+        ok = ~failed
+        writers.write(st.ACCEPTED, st.to_arrow(pseudo.frame.loc[ok, acc_cols], acc_schema))
+        if failed.any():
+            q = raw_strings(feed, chunk).loc[failed]
+            for c in ident_cols:
+                q[c] = pseudo.frame.loc[failed, c]
+            q["_row_number"] = chunk.loc[failed, "_row_number"]
+            q["_reasons"] = reasons[failed]
+            q["_reason"] = reasons[failed].str.split(";").str[0]
+            writers.write(st.QUARANTINE, st.to_arrow(q, q_schema))
+            for name, m in masks.items():
+                if int(m.sum()):
+                    result.reasons[name] = result.reasons.get(name, 0) + int(m.sum())
+        else:
+            writers.write(st.QUARANTINE, q_schema.empty_table())
+        writers.write(
+            st.VAULT,
+            pa.Table.from_pandas(pseudo.vault, schema=st.VAULT_SCHEMA, preserve_index=False),
+        )
+        result.rows_quarantined += int(failed.sum())
+        result.rows_accepted += int(ok.sum())
+    for name in (st.ACCEPTED, st.QUARANTINE):
+        writers.write(name, (acc_schema if name == st.ACCEPTED else q_schema).empty_table())
+    writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
+    lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
+    validation.finish(result.rows_read, lo, hi)
+    st.atomic_write_text(
+        writers.folder / st.VALIDATION,
+        json.dumps(
+            validation.to_json(batch_id=result.batch_id, feed_key=feed.key, run_time=run_time),
+            ensure_ascii=False,
+            default=str,
+        ),
+    )
+    failed_batch = [
+        t
+        for t in validation.failed_batch_expectations
+        if not (t.exp["kwargs"].get("column") == "_row_failed" and result.rows_read < GATE_MIN_ROWS)
+    ]
+    if failed_batch:
+        result.status = "rejected"
+        result.failed_expectations = [_describe(t) for t in failed_batch]
+        result.message = f"{path.name}: batch expectation failed: " + "; ".join(
+            result.failed_expectations
+        )
+        result.rows_rejected = result.rows_read
+        result.rows_accepted = result.rows_quarantined = 0
+
+
+def _describe(t: Any) -> str:
+    kw = t.exp["kwargs"]
+    if t.exp["type"] == "expect_table_row_count_to_be_between":
+        return f"expect_table_row_count_to_be_between({kw.get('min_value')}..{kw.get('max_value')}, observed {t.observed_value})"
+    if kw.get("column") == "_row_failed":
+        return (
+            f"expect_column_values_to_be_in_set(_row_failed, mostly={kw.get('mostly')}): "
+            f"{t.unexpected_count} of {t.element_count} rows failed row checks"
+        )
+    target = kw.get("column") or kw.get("column_list")
+    return f"{t.exp['type']}({target})"
+
+
+def load(batch_dir: Path, *, paths: Paths, keyring: Keyring, con: Any = None) -> LoadOutcome:
+    """Load one prepared batch into the warehouse (one transaction); see :mod:`datahub.warehouse.loader`."""
+    from datahub.warehouse.loader import load_batch
+
+    return load_batch(Path(batch_dir), paths=paths, keyring=keyring, con=con)
+
+
+# ------------------------------------------------------------- file plans
+
+
+def _file_order(feed: Feed, stamp: str) -> tuple[int, str, int, int]:
+    dept = DEPARTMENTS.index(feed.department)
+    pos = FEEDS.index(feed)
+    if feed.kind == "snapshot":
+        return (0, _stamp_key(stamp), dept, pos)
+    return (1, _stamp_key(stamp), dept, pos)
+
+
+def list_feed_files(sources: Path, departments: tuple[str, ...] = DEPARTMENTS) -> list[Path]:
+    """Every feed file of a sources folder: reference snapshots first, then events by date.
+
+    Snapshots load in date order with government first (the code tables other
+    feeds refer to), events by date then department and feed order. Files
+    that match no contract pattern are ignored (``_truth/``, READMEs).
+    """
+    found: list[tuple[tuple[int, str, int, int], Path]] = []
+    for dept in departments:
+        folder = sources / dept
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            try:
+                feed, stamp = feed_for_file(dept, p.name)
+            except ValueError:
+                continue
+            found.append((_file_order(feed, stamp), p))
+    return [p for _, p in sorted(found)]
+
+
+def files_for_day(sources: Path, department: str, day: dt.date) -> list[Path]:
+    """Files an Airflow run for ``day`` ingests for one department.
+
+    * event_day feeds: the file stamped with that day;
+    * event_month feeds: on the 1st of a month, the file of the *previous*
+      month (complete by then);
+    * snapshots: the newest snapshot dated on or before the day (re-running a
+      day re-offers the same snapshot, which the loader then skips as a
+      duplicate by content hash).
+    """
+    out: list[Path] = []
+    for p in list_feed_files(sources, (department,)):
+        feed, stamp = feed_for_file(department, p.name)
+        if feed.kind == "event_day" and stamp == day.strftime("%Y%m%d"):
+            out.append(p)
+        elif feed.kind == "event_month" and day.day == 1:
+            prev = (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y%m")
+            if stamp == prev:
+                out.append(p)
+    snaps: dict[str, tuple[str, Path]] = {}
+    for p in list_feed_files(sources, (department,)):
+        feed, stamp = feed_for_file(department, p.name)
+        newer = feed.name not in snaps or snaps[feed.name][0] < stamp
+        if feed.kind == "snapshot" and stamp <= day.strftime("%Y%m%d") and newer:
+            snaps[feed.name] = (stamp, p)
+    snapshots = [p for _, p in snaps.values()]
+    return sorted(snapshots, key=lambda p: _file_order(*feed_for_file(department, p.name))) + out
+
+
+# --------------------------------------------------------------- whole runs
+
+
+@dataclass
+class FileOutcome:
+    """One file's end state after prepare + load (what `datahub run` prints)."""
+
+    path: Path
+    feed: str
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_rejected: int = 0
+    message: str = ""
+    batch_id: str = ""
+
+
+def ingest_file(
+    path: Path,
+    *,
+    paths: Paths,
+    keyring: Keyring,
+    department: str | None = None,
+    sources_root: Path | None = None,
+    con: Any = None,
+    now: dt.datetime | None = None,
+) -> FileOutcome:
+    """prepare + load of one file in this process. Batch rejections are returned, not raised."""
+    from datahub.warehouse.loader import BatchRejected
+
+    batch = prepare(
+        path,
+        paths=paths,
+        keyring=keyring,
+        department=department,
+        sources_root=sources_root,
+        now=now,
+    )
+    try:
+        out = load(batch, paths=paths, keyring=keyring, con=con)
+    except BatchRejected as exc:
+        out = exc.outcome
+    return FileOutcome(
+        path=path,
+        feed=f"{out.department}.{out.feed}",
+        status=out.status,
+        rows_read=out.rows_read,
+        rows_loaded=out.rows_loaded,
+        rows_quarantined=out.rows_quarantined,
+        rows_rejected=out.rows_rejected,
+        message=out.message,
+        batch_id=out.batch_id,
+    )
+
+
+def run_sources(
+    sources: Path = SAMPLE_SOURCES,
+    *,
+    paths: Paths,
+    keyring: Keyring,
+    departments: tuple[str, ...] = DEPARTMENTS,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+    build_docs: bool = True,
+) -> list[FileOutcome]:
+    """Ingest every feed file of a sources folder (snapshots first, then events by date)."""
+    from datahub.warehouse.loader import open_warehouse
+
+    files = list_feed_files(sources, departments)
+    outcomes: list[FileOutcome] = []
+    with open_warehouse(paths) as con:
+        for i, f in enumerate(files, 1):
+            o = ingest_file(f, paths=paths, keyring=keyring, sources_root=sources, con=con)
+            outcomes.append(o)
+            if progress is not None:
+                progress(i, len(files), o)
+    if build_docs:
+        build_data_docs(paths)
+    return outcomes
+
+
+def build_data_docs(paths: Paths) -> Path:
+    """Build GX Data Docs (DATAHUB_HOME/data_docs) from every stored validation result."""
+    from datahub.quality.gx_runner import build_data_docs as _build
+    from datahub.quality.suites import load_suite
+
+    suites = [load_suite(f, EXPECTATIONS_DIR) for f in FEEDS]
+    return _build(paths.gx_results / "validations", paths.data_docs, suites)
+
+
+def summarise(outcomes: list[FileOutcome]) -> pd.DataFrame:
+    """Rows per feed: files, read, loaded, quarantined, rejected (for `datahub demo`)."""
+    if not outcomes:
+        return pd.DataFrame(columns=["feed", "files", "read", "loaded", "quarantined", "rejected"])
+    df = pd.DataFrame(
+        {
+            "feed": [o.feed for o in outcomes],
+            "files": 1,
+            "read": [o.rows_read for o in outcomes],
+            "loaded": [o.rows_loaded for o in outcomes],
+            "quarantined": [o.rows_quarantined for o in outcomes],
+            "rejected": [o.rows_rejected for o in outcomes],
+        }
+    )
+    return df.groupby("feed", sort=False, as_index=False).sum()
+
+
+def demo(
+    paths: Paths,
+    sources: Path = SAMPLE_SOURCES,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+) -> tuple[pd.DataFrame, Path]:
+    """Ensure dev keys and ingest the sample sources; returns the per-feed summary and the Data Docs index."""
+    from datahub.privacy.keys import ensure_dev_keys
+
+    keyring = ensure_dev_keys(paths)
+    outcomes = run_sources(sources, paths=paths, keyring=keyring, progress=progress)
+    return summarise(outcomes), paths.data_docs / "index.html"
+
+
+def staged_batches(paths: Paths) -> Iterator[Path]:
+    """Complete staged batch folders (those with result.json)."""
+    if paths.staging.is_dir():
+        for p in sorted(paths.staging.iterdir()):
+            if (p / "result.json").exists():
+                yield p

@@ -1,0 +1,160 @@
+"""Row checks: the boolean columns GX validates and the row reasons derived from them.
+
+Quarantine reasons come from the *same* expectations GX runs: for every
+row-level expectation of a suite, :func:`failure_mask` computes which rows
+GX counts as unexpected, and :func:`row_reasons` names them with the
+expectation's ``meta.reason``. :mod:`datahub.quality.gx_runner` then checks
+that GX's ``unexpected_count`` equals the mask's count for every expectation,
+so the quarantine and the validation report cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from datahub.quality.suites import REASONS
+from datahub.sources.contracts import Feed
+from datahub.sources.parse import Typed
+
+
+@dataclass(frozen=True)
+class References:
+    """Code sets from the government snapshot (None = not available, check skipped)."""
+
+    division: frozenset[str] | None = None
+    address: frozenset[str] | None = None
+    grid: frozenset[str] | None = None
+    source: str = ""
+
+    def codes(self, kind: str) -> frozenset[str] | None:
+        value: frozenset[str] | None = getattr(self, kind)
+        return value
+
+
+@dataclass
+class FileState:
+    """Cross-chunk state of one file: hashes of rows seen (for exact duplicates)."""
+
+    seen_rows: set[int] = field(default_factory=set)
+
+
+def _row_hashes(raw: pd.DataFrame, cols: Iterable[str]) -> np.ndarray:
+    # hashes stay in memory only; the cleaned text makes "a b" and "a b " equal
+    frame = raw[list(cols)].astype("string").fillna("\x00<missing>")
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def duplicate_rows(feed: Feed, raw: pd.DataFrame, state: FileState) -> pd.Series:
+    """True for a row that exactly repeats an earlier row of the same file."""
+    hashes = _row_hashes(raw, feed.column_names)
+    dup_in_chunk = pd.Series(hashes).duplicated(keep="first").to_numpy()
+    seen_before = np.fromiter((h in state.seen_rows for h in hashes.tolist()), bool, len(hashes))
+    state.seen_rows.update(hashes.tolist())
+    return pd.Series(dup_in_chunk | seen_before, index=raw.index)
+
+
+def future_limit(stamp: str, now: dt.datetime) -> pd.Timestamp:
+    """Latest plausible timestamp in a file: ``now``, and at most 180 days after its stamp period.
+
+    Events of a day can be closed the next days and snapshots carry dates up to
+    their date; nothing legitimately lies half a year past the file's stamp.
+    """
+    if len(stamp) == 6:
+        start = dt.datetime.strptime(stamp + "01", "%Y%m%d")
+        end = (pd.Timestamp(start) + pd.offsets.MonthEnd(1)).to_pydatetime()
+    else:
+        end = dt.datetime.strptime(stamp, "%Y%m%d")
+    end = end + dt.timedelta(days=1)
+    return pd.Timestamp(min(now.replace(tzinfo=None), end + dt.timedelta(days=180)))
+
+
+def add_check_columns(
+    feed: Feed,
+    frame: pd.DataFrame,
+    typed: Typed,
+    raw: pd.DataFrame,
+    *,
+    refs: References,
+    limit: pd.Timestamp,
+    state: FileState,
+) -> pd.DataFrame:
+    """The validation frame: ``frame`` (pseudonymised, typed) plus the boolean check columns."""
+    out = frame.copy()
+    for c in feed.columns:
+        if c.role is not None:
+            continue
+        s = typed.frame[c.name]
+        if c.type != "str":
+            out[f"_bad__{c.name}"] = typed.bad[c.name].to_numpy(dtype=bool)
+        if c.references is not None:
+            codes = refs.codes(c.references)
+            unknown = (
+                s.notna() & ~s.isin(codes) if codes is not None else pd.Series(False, index=s.index)
+            )
+            out[f"_unknown__{c.name}"] = unknown.fillna(False).to_numpy(dtype=bool)
+        if c.type in ("date", "datetime"):
+            out[f"_future__{c.name}"] = (s > limit).fillna(False).to_numpy(dtype=bool)
+        elif c.type == "month":
+            out[f"_future__{c.name}"] = (
+                (s > limit.strftime("%Y-%m")).fillna(False).to_numpy(dtype=bool)
+            )
+    out["_duplicate_row"] = duplicate_rows(feed, raw, state).to_numpy(dtype=bool)
+    out["_truncated"] = out["_truncated"].to_numpy(dtype=bool)
+    out["_overflow"] = out["_overflow"].to_numpy(dtype=bool)
+    return out
+
+
+def failure_mask(exp: dict[str, Any], frame: pd.DataFrame) -> pd.Series | None:
+    """Rows GX counts as unexpected for a column-map expectation (None for other kinds)."""
+    kw = exp["kwargs"]
+    t = exp["type"]
+    if t == "expect_column_values_to_be_in_set":
+        s = frame[kw["column"]]
+        return s.notna() & ~s.isin(kw["value_set"])
+    if t == "expect_column_values_to_not_be_in_set":
+        s = frame[kw["column"]]
+        return s.notna() & s.isin(kw["value_set"])
+    if t == "expect_column_values_to_not_be_null":
+        return frame[kw["column"]].isna()
+    if t == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = frame[kw["column_A"]], frame[kw["column_B"]]
+        both = a.notna() & b.notna()
+        bad = (a < b) if kw.get("or_equal") else (a <= b)
+        return (both & bad.fillna(False)).astype(bool)
+    return None
+
+
+def row_level(suite: dict[str, Any]) -> list[dict[str, Any]]:
+    """The suite's expectations that quarantine rows."""
+    return [e for e in suite["expectations"] if e["meta"].get("level") == "row"]
+
+
+def reason_masks(suite: dict[str, Any], frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Reason code → rows failing at least one expectation with that reason."""
+    out: dict[str, pd.Series] = {}
+    for exp in row_level(suite):
+        mask = failure_mask(exp, frame)
+        if mask is None:
+            raise ValueError(f"row-level expectation {exp['type']} has no row mask")
+        reason = exp["meta"]["reason"]
+        mask = mask.fillna(False).astype(bool)
+        out[reason] = out[reason] | mask if reason in out else mask
+    return out
+
+
+def row_reasons(masks: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    """``;``-joined reason codes per row in priority order (empty string when the row is fine)."""
+    text = np.full(len(index), "", dtype=object)
+    for reason in REASONS:
+        m = masks.get(reason)
+        if m is None or not m.any():
+            continue
+        hit = m.to_numpy(dtype=bool)
+        text[hit] = np.where(text[hit] == "", reason, text[hit] + ";" + reason)
+    return pd.Series(text, index=index, dtype="string")
