@@ -175,3 +175,20 @@ def test_dictionary_attack_plain_hash_vs_keyed_token(keyring) -> None:
         for t in tokenise_unique(derive_domain_key(b"\x00" * 32, "id_number", 1), 1, candidates)
     )
     assert digest not in guesses
+
+
+def test_tokenise_series_paths_agree() -> None:
+    """Distinct-heavy, repeat-heavy and small inputs give the same tokens on every path."""
+    key = b"s" * 32
+    ids = random_ids(6000)
+    distinct = pd.Series(ids + [None], dtype="str")
+    repeated = pd.Series((ids[:50] * 130) + [None], dtype="object")
+    for series in (distinct, repeated):
+        fast = tokenise_series(key, 1, series, engine="duckdb")
+        slow = tokenise_series(key, 1, series, engine="hashlib")
+        assert fast.equals(slow)
+        assert fast.isna().tolist() == series.isna().tolist()
+        assert (
+            fast.iloc[0]
+            == "k1_" + hmac.new(key, series.iloc[0].encode(), hashlib.sha256).hexdigest()[:32]
+        )

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -121,6 +122,36 @@ def hmac_hex(key: bytes, messages: Iterable[bytes]) -> list[str]:
 
 
 _HMAC_SQL = "SELECT sha256($outer || unhex(sha256($inner || v))) AS h FROM msgs"
+_TOKEN_SQL = (
+    "SELECT $prefix || substr(sha256($outer || unhex(sha256($inner || v))), 1, 32) AS h FROM msgs"
+)
+
+
+def _as_binary(messages: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(messages, pa.ChunkedArray):
+        messages = messages.combine_chunks()
+    if pa.types.is_large_string(messages.type) or pa.types.is_large_binary(messages.type):
+        return pc.cast(messages, pa.large_binary())  # zero-copy reinterpretation as UTF-8 bytes
+    return pc.cast(messages, pa.binary())
+
+
+def _duckdb_hmac(
+    sql: str, key: bytes, messages: pa.Array | pa.ChunkedArray, prefix: str = ""
+) -> pa.Array:
+    from datahub.warehouse.db import memory  # the one place that opens DuckDB
+
+    pads = HmacPads.from_key(key)
+    params: dict[str, object] = {"outer": pads.outer, "inner": pads.inner}
+    if "$prefix" in sql:
+        params["prefix"] = prefix
+    con = memory()
+    try:
+        msgs = pa.table({"v": _as_binary(messages)})  # noqa: F841 - registered by name below
+        con.register("msgs", msgs)
+        table: pa.Table = con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
+    return table.column("h").combine_chunks()
 
 
 def hmac_hex_many(key: bytes, messages: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -129,22 +160,12 @@ def hmac_hex_many(key: bytes, messages: pa.Array | pa.ChunkedArray) -> pa.Array:
     ``messages`` is an Arrow binary or string array (strings are hashed as
     UTF-8); NULLs stay NULL.
     """
-    from datahub.warehouse.db import memory  # the one place that opens DuckDB
+    return _duckdb_hmac(_HMAC_SQL, key, messages)
 
-    if isinstance(messages, pa.ChunkedArray):
-        messages = messages.combine_chunks()
-    if not pa.types.is_binary(messages.type):
-        messages = pc.cast(messages, pa.binary())
-    pads = HmacPads.from_key(key)
-    con = memory()
-    try:
-        msgs = pa.table({"v": messages})  # noqa: F841 - registered by name below
-        con.register("msgs", msgs)
-        rel = con.sql(_HMAC_SQL, params={"outer": pads.outer, "inner": pads.inner})
-        table: pa.Table = rel.to_arrow_table()
-    finally:
-        con.close()
-    return table.column("h").combine_chunks()
+
+def tokens_arrow(domain_key: bytes, version: int, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Tokens for an Arrow string array, computed in DuckDB; NULL in → NULL out."""
+    return _duckdb_hmac(_TOKEN_SQL, domain_key, values, f"k{version}_")
 
 
 def format_tokens(version: int, hex_digests: Sequence[str | None]) -> list[str | None]:
@@ -175,10 +196,9 @@ def tokenise_unique(
     if engine == "auto":
         engine = "duckdb" if len(values) >= DUCKDB_THRESHOLD else "hashlib"
     if engine == "duckdb":
-        digests = hmac_hex_many(domain_key, pa.array(values, type=pa.string()))
-        prefix = pa.scalar(f"k{version}_")
-        short = pc.utf8_slice_codeunits(digests, 0, TOKEN_HEX_CHARS)
-        return pc.binary_join_element_wise(prefix, short, "").to_pylist()
+        return tokens_arrow(
+            domain_key, version, pa.array(values, type=pa.large_string())
+        ).to_pylist()
     if engine == "hashlib":
         prefix = f"k{version}_"
         return [
@@ -187,14 +207,42 @@ def tokenise_unique(
     raise ValueError(f"unknown HMAC engine {engine!r}")
 
 
+_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's default "str"
+
+
+def _to_str_series(arr: pa.Array, index: pd.Index) -> pd.Series:
+    arr = pc.cast(arr, pa.large_string())
+    return pd.Series(arr.to_pandas(types_mapper={pa.large_string(): _STR_DTYPE}.get), index=index)
+
+
+def _mostly_distinct(values: pd.Series, sample: int = 20_000) -> bool:
+    """True when deduplicating would save little (e.g. ID numbers of a population file)."""
+    head = values.iloc[:sample].dropna()
+    return len(head) > 0 and head.nunique() / len(head) > 0.8
+
+
 def tokenise_series(
     domain_key: bytes, version: int, values: pd.Series, *, engine: str = "auto"
 ) -> pd.Series:
-    """Tokens for a Series of normalised values; NA in → NA out.
+    """Tokens for a Series of normalised values; NA in → NA out (dtype ``str``).
 
-    Works on distinct values only (``pd.factorize``): identifiers repeat a lot
-    across records, and the HMAC is the expensive part.
+    Large inputs are tokenised in DuckDB over Arrow. When values repeat (names,
+    phones of event feeds) only the distinct values are tokenised
+    (``pd.factorize``) and mapped back; for mostly-distinct columns the
+    factorize costs more than it saves and is skipped.
     """
+    if engine == "auto":
+        engine = "duckdb" if len(values) >= DUCKDB_THRESHOLD else "hashlib"
+    if engine == "duckdb":
+        if _mostly_distinct(values):
+            arr = pa.array(values, type=pa.large_string(), from_pandas=True)
+            return _to_str_series(tokens_arrow(domain_key, version, arr), values.index)
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        toks = tokens_arrow(
+            domain_key, version, pa.array(uniques, type=pa.large_string(), from_pandas=True)
+        )
+        taken = pc.take(toks, pa.array(codes, mask=codes < 0))
+        return _to_str_series(taken, values.index)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     toks = tokenise_unique(domain_key, version, [str(u) for u in uniques], engine=engine)
     lookup = pd.array([*toks, None], dtype="str")
