@@ -94,22 +94,25 @@ def test_append_is_idempotent_and_reidentify_logs(tmp_path: Path) -> None:
             v.reidentify(tok, "   ", actor="officer7")
         with pytest.raises(ReidentificationError, match="not in the vault"):
             v.reidentify("k1_" + "0" * 32, "curious", actor="officer7")
+        with pytest.raises(ReidentificationError, match="must not contain"):
+            v.reidentify(tok, f"asked by {make_id('19700101', 5)}", actor="officer7")
         with pytest.raises(ReidentificationError, match="not a token"):
             v.reidentify(make_id("19800101", 2), "typed the ID", actor="officer7")
         report = v.verify_audit_log()
-    assert report.ok and report.entries == 5
+    assert report.ok and report.entries == 6
     lines = [json.loads(ln) for ln in paths.audit_log.read_text(encoding="utf-8").splitlines()]
     assert [e["outcome"] for e in lines] == [
         "ok:id_number",
         "ok:name",
         "refused_no_reason",
         "not_found",
+        "refused_identifier_in_reason",
         "malformed_token",
     ]
     text = paths.audit_log.read_text(encoding="utf-8")
-    for original in (make_id("19800101", 2), "李娜"):
+    for original in (make_id("19800101", 2), "李娜", make_id("19700101", 5)):
         assert original not in text  # the log never holds an original (nor what was typed)
-    assert read_audit_head(paths).seq == 5
+    assert read_audit_head(paths).seq == 6
 
 
 def test_wrong_key_refused_and_nothing_written(tmp_path: Path) -> None:

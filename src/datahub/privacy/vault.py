@@ -30,6 +30,7 @@ from datahub.config import Paths
 from datahub.privacy.audit_log import AuditReport, Head, append_entry, verify_audit_log
 from datahub.privacy.cipher import VaultCipher
 from datahub.privacy.keys import CANARY_MESSAGE, KeyProblem, Keyring, check_canary
+from datahub.privacy.leaks import find_in_text
 from datahub.privacy.tokens import TOKEN_RE, token_version, tokenise_unique
 from datahub.warehouse.db import connect
 
@@ -175,6 +176,15 @@ class Vault:
         if not why:
             self._log(who, "", logged_token, "refused_no_reason")
             raise ReidentificationError("re-identification needs a reason (--reason)")
+        if find_in_text(why):
+            # the log is kept for years and read by auditors: no identifiers in it
+            self._log(
+                who,
+                "<withheld: contained an identifier>",
+                logged_token,
+                "refused_identifier_in_reason",
+            )
+            raise ReidentificationError("the reason must not contain ID or phone numbers")
         if logged_token == "<malformed>":
             self._log(who, why, logged_token, "malformed_token")
             raise ReidentificationError("not a token: expected k<version>_<32 hex characters>")
