@@ -549,3 +549,89 @@ def staged_batches(paths: Paths) -> Iterator[Path]:
         for p in sorted(paths.staging.iterdir()):
             if (p / "result.json").exists():
                 yield p
+
+
+# ============================================================ warehouse build
+# (owned by the warehouse team: models → linkage → marts → mart gates → publish)
+
+
+def ingest_sources_for_build(paths: Paths, sources: Path) -> list[FileOutcome]:
+    """Ingest a sources folder before a build (``datahub build --sources``); no Data Docs."""
+    from datahub.privacy.keys import ensure_dev_keys
+
+    return run_sources(sources, paths=paths, keyring=ensure_dev_keys(paths), build_docs=False)
+
+
+def build_warehouse(paths: Paths, *, publish: bool = True) -> dict[str, Any]:
+    """Models, person linkage, marts, mart gates and (unless disabled) the published snapshot.
+
+    Raises :class:`datahub.warehouse.mart_gates.MartGateFailed` — and publishes
+    nothing — when a mart gate fails. Returns a counts-only summary.
+    """
+    from datahub.warehouse.build import build, summary
+
+    return summary(build(paths, do_publish=publish))
+
+
+def publish_warehouse(paths: Paths) -> dict[str, Any]:
+    """Re-publish the snapshot from the working warehouse (gates are re-run first)."""
+    from datahub.warehouse.build import check_marts, publish
+
+    check_marts(paths)
+    result = publish(paths)
+    return {"published": str(result.path), "run_id": result.run_id, "tables": result.tables}
+
+
+def publish_extract_file(
+    paths: Paths, jurisdiction: str, out: Path, threshold: int = 5
+) -> dict[str, Any]:
+    """Jurisdiction extract of the published snapshot (only that division and below)."""
+    from datahub.warehouse.publish import publish_extract
+
+    result = publish_extract(paths.published, jurisdiction, out, threshold=threshold)
+    return {"extract": str(result.path), "jurisdiction": jurisdiction, "tables": result.tables}
+
+
+def linkage_score(paths: Paths, sources: Path) -> dict[str, Any]:
+    """Score the published person cross-reference against ``<sources>/_truth`` (auditors only)."""
+    from datahub.linkage.score import read_truth, score_linkage
+    from datahub.warehouse.db import connect
+
+    target = paths.published if paths.published.exists() else paths.warehouse
+    con = connect(target, read_only=True)
+    try:
+        xref = con.execute("SELECT * FROM integrated.person_xref").df()
+    finally:
+        con.close()
+    return score_linkage(xref, read_truth(sources)).as_dict()
+
+
+DEMO_QUERIES: tuple[tuple[str, str], ...] = (
+    (
+        "One-minute dispatch and 135 arrival compliance by station (peak vs off season)",
+        "SELECT station, season, sum(n_incidents) AS incidents, "
+        "round(sum(n_dispatched_60s) / sum(n_dispatched), 3) AS dispatch_60s_rate, "
+        "round(sum(n_arrived_on_target) / sum(n_arrived), 3) AS arrival_on_target_rate "
+        "FROM mart_dispatch GROUP BY ALL ORDER BY station, season",
+    ),
+    (
+        "Top 5 sensor blind spots (incidents per sensor in service)",
+        "SELECT blind_spot_rank, township_name, village_name, grid_name, n_incidents, "
+        "n_video + n_face + n_vehicle AS sensors, round(incidents_per_sensor, 1) AS per_sensor "
+        "FROM mart_sensor_blind_spots ORDER BY blind_spot_rank LIMIT 5",
+    ),
+    (
+        "民转刑 early warning: persons with repeated disputes also in police incidents, by township",
+        "SELECT d.township_name, count(*) AS persons, sum(w.dispute_count) AS disputes, "
+        "sum(w.police_incident_count) AS incidents FROM mart_dispute_early_warning AS w "
+        "LEFT JOIN integrated.dim_division AS d ON d.division_code = w.township_code "
+        "GROUP BY ALL ORDER BY persons DESC",
+    ),
+)
+
+
+def demo_queries(paths: Paths) -> list[tuple[str, str, pd.DataFrame]]:
+    """Run the example analyst queries on the published snapshot."""
+    from datahub.warehouse.catalog import query
+
+    return [(title, sql, query(paths.published, sql)) for title, sql in DEMO_QUERIES]

@@ -183,7 +183,8 @@ def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[t
 
 def _finest_division(columns: Iterable[str]) -> str | None:
     """SQL for a row's finest non-null division code, or None if the table has no division column."""
-    present = [c for c in DIVISION_COLUMNS if c in set(columns)]
+    names = set(columns)
+    present = [c for c in DIVISION_COLUMNS if c in names]
     if not present:
         return None
     return f"coalesce({', '.join(present)})"
