@@ -154,3 +154,19 @@ def test_collect_source_values_reads_gbk_community_files(tmp_path: Path) -> None
     values = collect_source_values(tmp_path / "src")
     assert "欧阳娜娜" in values.names
     assert {MOBILE, ID18} <= values.numbers
+
+
+def test_grid_codes_are_not_old_ids(tmp_path: Path) -> None:
+    """15-digit grid codes (511181 100201 001) have the shape of an old ID born 1910-02-01."""
+    grid = "511181100201001"
+    assert find_in_text(grid)  # on its own the pattern cannot tell
+    con = connect(tmp_path / "w.duckdb")
+    try:
+        con.execute(f"CREATE TABLE grids AS SELECT '{grid}' AS grid_code, 'in {grid}' AS note")
+    finally:
+        con.close()
+    html = tmp_path / "docs.html"
+    html.write_text(f"<td>{grid}</td><td>{OLD15}</td>", encoding="utf-8")
+    report = scan_paths([tmp_path / "w.duckdb", html])
+    assert [(Path(f.location).name, f.kind) for f in report.findings] == [("docs.html", "id15")]
+    assert scan_text_file(html, SourceValues(codes={grid})).findings[0].count == 1

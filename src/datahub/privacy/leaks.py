@@ -5,7 +5,7 @@ files full of tokens do not false-positive):
 
 * ``id18`` — 17 digits + digit/X/x, not inside a longer digit run, with a real
   province code, a real birth date and a correct check character;
-* ``id15`` — 15 digits, real province code and 19YYMMDD date;
+* ``id15`` — 15 digits, real province code and 19YYMMDD date (1905 or later);
 * ``mobile`` — 11 digits with a carrier prefix, not inside a longer digit run;
 * ``source_value`` — exact names / ID numbers / phones collected from the
   identifier columns of source feed files (``--sources DIR``), which also
@@ -106,14 +106,24 @@ class SourceValues:
 
     names: set[str] = field(default_factory=set)
     numbers: set[str] = field(default_factory=set)  # ID numbers and phones, as digits (+X)
+    #: reference codes (division / grid / address): 15-digit grid codes look like old IDs
+    codes: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.names) + len(self.numbers)
 
 
-def find_in_text(text: str, sources: SourceValues | None = None) -> Counter[tuple[str, str]]:
-    """Count identifiers in ``text``: Counter of (kind, value)."""
+def find_in_text(
+    text: str, sources: SourceValues | None = None, codes: frozenset[str] | set[str] = frozenset()
+) -> Counter[tuple[str, str]]:
+    """Count identifiers in ``text``: Counter of (kind, value).
+
+    ``codes`` are known reference codes (grid, division) that are not reported as
+    15-digit IDs even though they have the same shape.
+    """
     text = TOKEN_SEARCH_RE.sub(" ", text)
+    if sources is not None and sources.codes:
+        codes = set(codes) | sources.codes
     found: Counter[tuple[str, str]] = Counter()
     for m in _ID18.finditer(text):
         v = m.group().upper()
@@ -121,7 +131,9 @@ def find_in_text(text: str, sources: SourceValues | None = None) -> Counter[tupl
             found["id18", v] += 1
     for m in _ID15.finditer(text):
         v = m.group()
-        if v[:2] in PROVINCES and is_valid_id15(v):
+        # 15-digit codes such as grid codes (511181 001001 001) read as born 1900:
+        # holders of old IDs were born after 1904, which removes those false positives
+        if v[:2] in PROVINCES and v[6:8] >= "05" and v not in codes and is_valid_id15(v):
             found["id15", v] += 1
     for m in _MOBILE.finditer(text):
         if m.group()[:3] in ALL_MOBILE_PREFIXES:
@@ -161,6 +173,8 @@ class LeakReport:
     findings: list[Finding] = field(default_factory=list)
     scanned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: 15-digit reference codes seen in ``*_code`` columns (not reported as old IDs)
+    codes: set[str] = field(default_factory=set)
 
     @property
     def clean(self) -> bool:
@@ -175,8 +189,14 @@ def _findings(location: str, found: Counter[tuple[str, str]]) -> list[Finding]:
     return [Finding(location, k, c, e) for k, (c, e) in sorted(by_kind.items())]
 
 
-def scan_duckdb(path: Path, sources: SourceValues | None = None) -> LeakReport:
-    """Scan every VARCHAR column of every base table in every schema (opened read-only)."""
+def scan_duckdb(
+    path: Path, sources: SourceValues | None = None, codes: set[str] | None = None
+) -> LeakReport:
+    """Scan every VARCHAR column of every base table in every schema (opened read-only).
+
+    15-digit values of ``*_code`` columns (grid and division codes) are collected
+    first and not reported as old 15-digit IDs anywhere in the file.
+    """
     import duckdb
 
     from datahub.warehouse.db import connect
@@ -200,11 +220,22 @@ def scan_duckdb(path: Path, sources: SourceValues | None = None) -> LeakReport:
             ORDER BY 1, 2, 3
             """
         ).fetchall()
+        q = lambda n: '"' + str(n).replace('"', '""') + '"'  # noqa: E731
+        known = set(codes or ())
+        for schema, table, column in cols:
+            if str(column).endswith("_code"):
+                known.update(
+                    str(r[0])
+                    for r in con.execute(
+                        f"SELECT DISTINCT {q(column)} FROM {q(schema)}.{q(table)} "
+                        f"WHERE length({q(column)}) = 15"
+                    ).fetchall()
+                )
+        report.codes = known
         # only values with a digit run or CJK text can hold what we look for
         pre = r"[0-9]{7}|[\x{3400}-\x{9fff}]" if sources else "[0-9]{11}"
         for schema, table, column in cols:
             loc = f"{path}::{schema}.{table}.{column}"
-            q = lambda n: '"' + str(n).replace('"', '""') + '"'  # noqa: E731
             rows = con.execute(
                 f"SELECT {q(column)} AS v, count(*) AS n FROM {q(schema)}.{q(table)} "
                 f"WHERE regexp_matches({q(column)}, ?) OR {q(column)} IN (SELECT unnest(?::VARCHAR[])) "
@@ -213,7 +244,7 @@ def scan_duckdb(path: Path, sources: SourceValues | None = None) -> LeakReport:
             ).fetchall()
             found: Counter[tuple[str, str]] = Counter()
             for value, n in rows:
-                for key, c in find_in_text(str(value), sources).items():
+                for key, c in find_in_text(str(value), sources, known).items():
                     found[key] += c * int(n)
             report.findings.extend(_findings(loc, found))
             report.scanned.append(loc)
@@ -232,7 +263,9 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def scan_text_file(path: Path, sources: SourceValues | None = None) -> LeakReport:
+def scan_text_file(
+    path: Path, sources: SourceValues | None = None, codes: set[str] | None = None
+) -> LeakReport:
     """Scan one HTML / JSON / log / text file."""
     report = LeakReport(scanned=[str(path)])
     try:
@@ -240,7 +273,7 @@ def scan_text_file(path: Path, sources: SourceValues | None = None) -> LeakRepor
     except OSError as exc:
         report.errors.append(f"{path}: not readable ({exc.strerror})")
         return report
-    report.findings.extend(_findings(str(path), find_in_text(text, sources)))
+    report.findings.extend(_findings(str(path), find_in_text(text, sources, codes or set())))
     return report
 
 
@@ -254,22 +287,26 @@ def _walk(path: Path) -> Iterator[Path]:
 
 
 def scan_paths(paths: Iterable[Path], sources: SourceValues | None = None) -> LeakReport:
-    """Scan files and folders (recursively): DuckDB files by content, text files by pattern."""
+    """Scan files and folders (recursively): DuckDB files by content, text files by pattern.
+
+    DuckDB files are scanned first: the reference codes they hold (grid codes
+    look like old 15-digit IDs) are then not reported in text files either.
+    """
     total = LeakReport()
-    for root in paths:
-        if not root.exists():
-            continue
-        for p in _walk(root):
-            suffix = p.suffix.lower()
-            if suffix in DUCKDB_SUFFIXES:
-                part = scan_duckdb(p, sources)
-            elif suffix in TEXT_SUFFIXES:
-                part = scan_text_file(p, sources)
-            else:
-                continue
-            total.findings += part.findings
-            total.scanned += part.scanned
-            total.errors += part.errors
+    files = [p for root in paths if root.exists() for p in _walk(root)]
+    dbs = [p for p in files if p.suffix.lower() in DUCKDB_SUFFIXES]
+    texts = [p for p in files if p.suffix.lower() in TEXT_SUFFIXES]
+    for p in dbs:
+        part = scan_duckdb(p, sources, total.codes)
+        total.codes |= part.codes
+        total.findings += part.findings
+        total.scanned += part.scanned
+        total.errors += part.errors
+    for p in texts:
+        part = scan_text_file(p, sources, total.codes)
+        total.findings += part.findings
+        total.scanned += part.scanned
+        total.errors += part.errors
     return total
 
 
@@ -295,8 +332,12 @@ def collect_source_values(sources_dir: Path) -> SourceValues:
             except (ValueError, FileRejected):
                 continue  # not a feed file, or unreadable: the ingestion report covers it
             for chunk in chunks:
-                for c in feed.identifier_columns:
+                for c in feed.columns:
                     if c.name not in chunk.columns:
+                        continue
+                    if c.role is None:
+                        if c.references or c.name.endswith("_code"):
+                            out.codes.update(str(v) for v in chunk[c.name].dropna().unique())
                         continue
                     for v in chunk[c.name].dropna().unique():
                         s = str(v).strip()
