@@ -275,10 +275,15 @@ def add_version(ring: Keyring) -> Keyring:
 
 
 def promote_pending(ring: Keyring) -> Keyring:
-    """A keyring whose current version is the pending one."""
+    """A keyring whose current version is the pending one; older master keys are dropped.
+
+    Once every token is re-computed nothing needs the old key, and keeping it would
+    let anyone holding the key file link old copies (exports, backups) to new data.
+    """
     if ring.pending_version is None:
         return ring
-    return Keyring(ring.path, ring.pending_version, ring.masters, ring.vault_key, None)
+    v = ring.pending_version
+    return Keyring(ring.path, v, {v: ring.masters[v]}, ring.vault_key, None)
 
 
 def check_canary(

@@ -8,7 +8,7 @@ it again with the same pending key):
    HMAC under the new domain keys);
 3. re-tokenise the warehouse in one transaction (``warehouse.retokenise``);
 4. re-tokenise the vault and its canary in one transaction;
-5. make n+1 the current version in the key file.
+5. make n+1 the current version in the key file and drop the old master key.
 
 The published snapshot is rebuilt from the warehouse by the publish step.
 """
