@@ -277,7 +277,8 @@ def _prepare_rows(
         if header.size_bytes == 0:
             raise FileRejected("empty_file", "empty file (0 bytes, no header); nothing to load")
         result.message = f"{path.name}: header only, no data rows"
-    for chunk in iter_chunks(path, feed, header, chunk_rows=chunk_rows):
+    lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
+    for chunk, single in _with_single_flag(iter_chunks(path, feed, header, chunk_rows=chunk_rows)):
         result.rows_read += len(chunk)
         typed = type_chunk(feed, chunk)
         pseudo = pseudonymise_feed(feed, typed.frame, keyring)
@@ -291,7 +292,7 @@ def _prepare_rows(
             else pd.Series(False, index=vframe.index)
         )
         vframe["_row_failed"] = failed.to_numpy(dtype=bool)
-        validation.add_chunk(vframe)
+        validation.add_chunk(vframe, whole_file_bounds=(lo, hi) if single else None)
         reasons = row_reasons(masks, vframe.index)
         ok = ~failed
         writers.write(st.ACCEPTED, st.to_arrow(pseudo.frame.loc[ok, acc_cols], acc_schema))
@@ -317,7 +318,6 @@ def _prepare_rows(
     for name in (st.ACCEPTED, st.QUARANTINE):
         writers.write(name, (acc_schema if name == st.ACCEPTED else q_schema).empty_table())
     writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
-    lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
     validation.finish(result.rows_read, lo, hi)
     st.atomic_write_text(
         writers.folder / st.VALIDATION,
@@ -340,6 +340,21 @@ def _prepare_rows(
         )
         result.rows_rejected = result.rows_read
         result.rows_accepted = result.rows_quarantined = 0
+
+
+def _with_single_flag(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, bool]]:
+    """Yield (chunk, the file is this one chunk) — one GX run suffices for small files."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None:
+        yield first, True
+        return
+    yield first, False
+    yield second, False
+    for c in chunks:
+        yield c, False
 
 
 def _describe(t: Any) -> str:

@@ -85,28 +85,30 @@ def add_check_columns(
     state: FileState,
 ) -> pd.DataFrame:
     """The validation frame: ``frame`` (pseudonymised, typed) plus the boolean check columns."""
-    out = frame.copy()
+    out = frame.drop(columns=["_truncated", "_overflow"])
+    idx = out.index
+    bad = pd.Series(frame["_overflow"].to_numpy(dtype=bool), index=idx)
+    unknown = pd.Series(False, index=idx)
+    future = pd.Series(False, index=idx)
     for c in feed.columns:
         if c.role is not None:
             continue
         s = typed.frame[c.name]
         if c.type != "str":
-            out[f"_bad__{c.name}"] = typed.bad[c.name].to_numpy(dtype=bool)
+            bad = bad | typed.bad[c.name].fillna(False).astype(bool)
         if c.references is not None:
             codes = refs.codes(c.references)
-            unknown = (
-                s.notna() & ~s.isin(codes) if codes is not None else pd.Series(False, index=s.index)
-            )
-            out[f"_unknown__{c.name}"] = unknown.fillna(False).to_numpy(dtype=bool)
+            if codes is not None:
+                unknown = unknown | (s.notna() & ~s.isin(codes)).fillna(False).astype(bool)
         if c.type in ("date", "datetime"):
-            out[f"_future__{c.name}"] = (s > limit).fillna(False).to_numpy(dtype=bool)
+            future = future | (s > limit).fillna(False).astype(bool)
         elif c.type == "month":
-            out[f"_future__{c.name}"] = (
-                (s > limit.strftime("%Y-%m")).fillna(False).to_numpy(dtype=bool)
-            )
+            future = future | (s > limit.strftime("%Y-%m")).fillna(False).astype(bool)
+    out["_truncated"] = frame["_truncated"].to_numpy(dtype=bool)
+    out["_bad_value"] = bad.to_numpy(dtype=bool)
+    out["_unknown_code"] = unknown.to_numpy(dtype=bool)
+    out["_future_date"] = future.to_numpy(dtype=bool)
     out["_duplicate_row"] = duplicate_rows(feed, raw, state).to_numpy(dtype=bool)
-    out["_truncated"] = out["_truncated"].to_numpy(dtype=bool)
-    out["_overflow"] = out["_overflow"].to_numpy(dtype=bool)
     return out
 
 

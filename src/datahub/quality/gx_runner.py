@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,10 @@ def _checkpoint(name: str, expectations: list[dict[str, Any]]) -> Any:
         return cp, ids
 
 
+#: Expectations on the frame's shape: their chunk verdicts are AND-ed, not counted.
+_TABLE_SHAPE = frozenset({"expect_column_to_exist", "expect_table_columns_to_match_set"})
+
+
 def _is_table_level(exp: dict[str, Any]) -> bool:
     return exp["type"] == "expect_table_row_count_to_be_between"
 
@@ -138,7 +143,7 @@ class ExpTotals:
             return False
         if self.success_table is not None:
             return self.success_table
-        if self.exp["type"] == "expect_column_to_exist":
+        if self.exp["type"] in _TABLE_SHAPE:
             return self.observed_value is not False
         nonmissing = self.element_count - self.missing_count
         mostly = self.exp["kwargs"].get("mostly")
@@ -150,7 +155,7 @@ class ExpTotals:
         result: dict[str, Any] = {}
         if self.exp["type"] == "expect_table_row_count_to_be_between":
             result["observed_value"] = self.observed_value
-        elif self.exp["type"] != "expect_column_to_exist":
+        elif self.exp["type"] not in _TABLE_SHAPE:
             nonmissing = self.element_count - self.missing_count
             result = {
                 "element_count": self.element_count,
@@ -192,17 +197,40 @@ class FileValidation:
         self._table_exps = [e for e in self.suite["expectations"] if _is_table_level(e)]
         self._row_totals = [t for t in self.totals if not _is_table_level(t.exp)]
         self._table_totals = [t for t in self.totals if _is_table_level(t.exp)]
+        self._finished = False
 
-    def add_chunk(self, frame: pd.DataFrame) -> None:
-        """Validate one chunk of the validation frame; check GX agrees with the row masks."""
-        for i, r in _run(self.feed_table, self._row_exps, frame, {}):
-            t = self._row_totals[i]
+    def add_chunk(
+        self, frame: pd.DataFrame, *, whole_file_bounds: tuple[int, int] | None = None
+    ) -> None:
+        """Validate one chunk of the validation frame; check GX agrees with the row masks.
+
+        With ``whole_file_bounds`` (min, max rows) the chunk is the whole file:
+        the full suite, row count included, runs in one checkpoint call.
+        """
+        if whole_file_bounds is not None:
+            params = {"min_rows": whole_file_bounds[0], "max_rows": whole_file_bounds[1]}
+            pairs = [
+                (self.totals[i], r)
+                for i, r in _run(
+                    f"{self.feed_table}__whole", self.suite["expectations"], frame, params
+                )
+            ]
+            self._finished = True
+        else:
+            pairs = [
+                (self._row_totals[i], r)
+                for i, r in _run(self.feed_table, self._row_exps, frame, {})
+            ]
+        for t, r in pairs:
+            if _is_table_level(t.exp):
+                self._record_table(t, r, *(whole_file_bounds or (0, 0)))
+                continue
             info = r.get("exception_info") or {}
             if info.get("raised_exception"):
                 t.exception = str(info.get("exception_message") or "GX raised an exception")[:300]
                 continue
             res = r.get("result") or {}
-            if t.exp["type"] == "expect_column_to_exist":
+            if t.exp["type"] in _TABLE_SHAPE:
                 t.observed_value = (
                     bool(r["success"])
                     if t.observed_value is None
@@ -223,19 +251,22 @@ class FileValidation:
 
     def finish(self, rows: int, min_rows: int, max_rows: int) -> None:
         """Run the table-level expectations over the file's total row count."""
-        if not self._table_exps:
+        if not self._table_exps or self._finished:
             return
         params = {"min_rows": min_rows, "max_rows": max_rows}
         # the row-count expectation needs a frame of the file's length, not its data
         frame = pd.DataFrame({"_row": pd.Series(0, index=pd.RangeIndex(rows), dtype="int8")})
         for i, r in _run(f"{self.feed_table}__table", self._table_exps, frame, params):
-            t = self._table_totals[i]
-            t.observed_value = (r.get("result") or {}).get("observed_value")
-            t.success_table = bool(r["success"])
-            t.exp = {
-                **t.exp,
-                "kwargs": {**t.exp["kwargs"], "min_value": min_rows, "max_value": max_rows},
-            }
+            self._record_table(self._table_totals[i], r, min_rows, max_rows)
+
+    @staticmethod
+    def _record_table(t: ExpTotals, r: dict[str, Any], min_rows: int, max_rows: int) -> None:
+        t.observed_value = (r.get("result") or {}).get("observed_value")
+        t.success_table = bool(r["success"])
+        t.exp = {
+            **t.exp,
+            "kwargs": {**t.exp["kwargs"], "min_value": min_rows, "max_value": max_rows},
+        }
 
     @property
     def failed_batch_expectations(self) -> list[ExpTotals]:
@@ -271,6 +302,7 @@ class FileValidation:
                     "batch_identifiers": {"batch_id": batch_id},
                 },
                 "great_expectations_version": _gx_version(),
+                "batch_success": not self.failed_batch_expectations,
             },
         }
 
@@ -281,8 +313,27 @@ def _gx_version() -> str:
     return version("great-expectations")
 
 
+def docs_selection(results_dir: Path) -> list[Path]:
+    """Validation results worth a Data Docs page: the newest per feed plus every unsuccessful one.
+
+    Rendering costs ~0.2 s a page and daily feeds make hundreds of batches; the
+    counts of every batch stay queryable in ``audit.validation_results``.
+    """
+    newest: dict[str, tuple[str, Path]] = {}
+    failed: list[Path] = []
+    for p in results_dir.glob("*.json") if results_dir.is_dir() else ():
+        d = json.loads(p.read_text(encoding="utf-8"))
+        run_time = str(d["meta"]["run_id"]["run_time"])
+        feed = str(d["suite_name"])
+        if feed not in newest or newest[feed][0] < run_time:
+            newest[feed] = (run_time, p)
+        if not d["meta"].get("batch_success", True):
+            failed.append(p)
+    return sorted({p for _, p in newest.values()} | set(failed))
+
+
 def build_data_docs(results_dir: Path, docs_dir: Path, suites: list[dict[str, Any]]) -> Path:
-    """Render Data Docs for every stored validation result into ``docs_dir``; returns index.html."""
+    """Render Data Docs (suites + :func:`docs_selection`) into ``docs_dir``; returns index.html."""
     quiet_gx_logging()
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import (
@@ -322,7 +373,10 @@ def build_data_docs(results_dir: Path, docs_dir: Path, suites: list[dict[str, An
             )
         )
     store = ctx.validation_results_store
-    for p in sorted(results_dir.glob("*.json")):
+    if docs_dir.exists():
+        shutil.rmtree(docs_dir)  # the selection changes between runs: no stale pages
+    docs_dir.mkdir(parents=True)
+    for p in docs_selection(results_dir):
         d = json.loads(p.read_text(encoding="utf-8"))
         evrs = [
             ExpectationValidationResult(

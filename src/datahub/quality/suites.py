@@ -7,8 +7,8 @@ like code; a test checks they still match :func:`suite_for_feed`.
 
 Suites run on the *validation frame*: the pseudonymised, typed frame (no raw
 identifier ever) plus boolean check columns computed before validation
-(``_bad__<col>``, ``_future__<col>``, ``_unknown__<col>``, ``_duplicate_row``,
-``_truncated``, ``_overflow``, ``_row_failed``). Every expectation carries
+(``_truncated``, ``_bad_value``, ``_unknown_code``, ``_future_date``,
+``_duplicate_row``, ``_row_failed``). Every expectation carries
 ``meta``:
 
 * ``level`` — ``row`` (a failing row is quarantined with ``meta.reason``),
@@ -75,29 +75,48 @@ def validation_columns(feed: Feed) -> list[str]:
     return list(output_columns(feed))
 
 
+CHECK_COLUMNS: tuple[str, ...] = (
+    "_truncated",
+    "_bad_value",
+    "_unknown_code",
+    "_future_date",
+    "_duplicate_row",
+    "_row_failed",
+)
+
+
 def suite_for_feed(feed: Feed) -> dict[str, Any]:
-    """The GX suite (as a JSON dict) for one feed, derived from its contract."""
-    exps: list[Expectation] = []
-    for col in validation_columns(feed):
-        exps.append(_exp("expect_column_to_exist", "batch", column=col))
-    exps.append(
+    """The GX suite (as a JSON dict) for one feed, derived from its contract.
+
+    Per-column checks GX can express natively (not null, allowed values, ID
+    status, time order) run on the real columns; checks that need the file's
+    context (unparseable text, codes of the reference tables, future dates,
+    exact duplicates, truncated rows) are boolean columns computed before
+    validation, one per reason, so that a file costs a fixed, small number of
+    expectations.
+    """
+    exps: list[Expectation] = [
+        _exp(
+            "expect_table_columns_to_match_set",
+            "batch",
+            column_set=[*validation_columns(feed), "_row_number", *CHECK_COLUMNS],
+            exact_match=True,
+        ),
         _exp(
             "expect_column_values_to_be_in_set",
             "row",
             "truncated_row",
             column="_truncated",
             value_set=[False],
-        )
-    )
-    exps.append(
+        ),
         _exp(
             "expect_column_values_to_be_in_set",
             "row",
             "bad_value",
-            column="_overflow",
+            column="_bad_value",
             value_set=[False],
-        )
-    )
+        ),
+    ]
     for c in feed.columns:
         if c.role is not None:
             flag = flag_column(c)
@@ -132,16 +151,6 @@ def suite_for_feed(feed: Feed) -> dict[str, Any]:
                     )
                 )
             continue
-        if c.type != "str":
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_in_set",
-                    "row",
-                    "bad_value",
-                    column=f"_bad__{c.name}",
-                    value_set=[False],
-                )
-            )
         if c.required:
             exps.append(
                 _exp(
@@ -158,26 +167,26 @@ def suite_for_feed(feed: Feed) -> dict[str, Any]:
                     value_set=_allowed_values(c),
                 )
             )
-        if c.references is not None:
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_in_set",
-                    "row",
-                    "unknown_code",
-                    column=f"_unknown__{c.name}",
-                    value_set=[False],
-                )
+    if any(c.references for c in feed.columns):
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                "row",
+                "unknown_code",
+                column="_unknown_code",
+                value_set=[False],
             )
-        if c.type in ("date", "datetime", "month"):
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_in_set",
-                    "row",
-                    "future_date",
-                    column=f"_future__{c.name}",
-                    value_set=[False],
-                )
+        )
+    if any(c.type in ("date", "datetime", "month") for c in feed.columns):
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                "row",
+                "future_date",
+                column="_future_date",
+                value_set=[False],
             )
+        )
     for earlier, later in feed.time_order:
         exps.append(
             _exp(
