@@ -117,3 +117,28 @@ def test_versions_survive_round_trip(tmp_path: Path) -> None:
     assert loaded.domain_key("phone", 1) != loaded.domain_key("phone", 2)
     data = json.loads(ring.path.read_text())
     assert set(data) >= {"current_version", "versions", "vault_key"}
+
+
+def test_airflow_connection_names_the_key_file(tmp_path: Path) -> None:
+    """Inside a task, the real Airflow connection ``datahub_keys`` (env secrets backend) wins."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "from_airflow.key"
+    env = {k: v for k, v in os.environ.items() if k != ENV_KEY_FILE}
+    env["AIRFLOW_CONN_DATAHUB_KEYS"] = json.dumps(
+        {"conn_type": "generic", "extra": {"key_file": str(target)}}
+    )
+    code = (
+        "from datahub.config import Paths; from datahub.privacy.keys import resolve_key_file; "
+        f"print(resolve_key_file(Paths.from_env({str(tmp_path / 'home')!r})))"
+    )
+    outside = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert outside.stdout.strip() == str(tmp_path / "home" / "keys" / "master.key")  # not in a task
+    env["AIRFLOW_CTX_DAG_ID"] = "datahub_daily"  # set by Airflow for a running task
+    inside = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert inside.stdout.strip().splitlines()[-1] == str(target)
