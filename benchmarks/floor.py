@@ -56,10 +56,16 @@ def _load(files: list[Path], feed: Feed, db: Path, encoding: str = "utf-8-sig") 
     types = _identifier_headers(files[0], feed, encoding)
     con = duckdb.connect(str(db))
     try:
-        con.execute(
-            "CREATE TABLE floor AS SELECT * FROM read_csv(?, header = true, types = ?, union_by_name = false)",
-            [[str(f) for f in files], types],
-        )
+        if types:
+            con.execute(
+                "CREATE TABLE floor AS SELECT * FROM read_csv(?, header = true, types = ?)",
+                [[str(f) for f in files], types],
+            )
+        else:  # a feed without identifier columns: everything sniffed
+            con.execute(
+                "CREATE TABLE floor AS SELECT * FROM read_csv(?, header = true)",
+                [[str(f) for f in files]],
+            )
         rows = con.execute("SELECT count(*) FROM floor").fetchone()
         cols = len(con.execute("DESCRIBE floor").fetchall())
     finally:

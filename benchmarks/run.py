@@ -143,7 +143,7 @@ def child_build(args: dict[str, Any]) -> dict[str, Any]:
 
     def build() -> None:
         with clock.stage("other"):
-            app(["build", "--sources", args["sources"]], standalone_mode=False)
+            app(["build", "--home", args["home"]], standalone_mode=False)
 
     _profiled(args, build)
     wall = time.perf_counter() - start
