@@ -170,3 +170,16 @@ def test_grid_codes_are_not_old_ids(tmp_path: Path) -> None:
     report = scan_paths([tmp_path / "w.duckdb", html])
     assert [(Path(f.location).name, f.kind) for f in report.findings] == [("docs.html", "id15")]
     assert scan_text_file(html, SourceValues(codes={grid})).findings[0].count == 1
+
+
+def test_content_hashes_are_not_phones() -> None:
+    """sha256 hex digests contain 11-digit runs with mobile prefixes now and then."""
+    import hashlib
+    import re
+
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(20000)]
+    with_runs = [d for d in digests if re.search(r"1[3-9]\d{9}", d)]
+    assert with_runs  # the trap exists
+    text = json.dumps({"content_hash": with_runs, "md5": [d[:32] for d in with_runs]})
+    assert not find_in_text(text)
+    assert find_in_text(f"{with_runs[0]} {MOBILE}") == {("mobile", MOBILE): 1}

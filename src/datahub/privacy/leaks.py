@@ -1,7 +1,8 @@
 """Leak scanner: raw identifiers in DuckDB files and text outputs (HTML, JSON, logs).
 
-Detectors (applied after removing well-formed tokens ``k<v>_<32 hex>``, so
-files full of tokens do not false-positive):
+Detectors (applied after removing well-formed tokens ``k<v>_<32 hex>`` and
+hex digests of 32+ characters, so files full of tokens or content hashes do not
+false-positive):
 
 * ``id18`` — 17 digits + digit/X/x, not inside a longer digit run, with a real
   province code, a real birth date and a correct check character;
@@ -88,6 +89,8 @@ _ID18 = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dXx])")
 _ID15 = re.compile(r"(?<!\d)\d{15}(?!\d)")
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{7,18}[Xx]?(?!\d)")
+#: sha256/md5 digests (content hashes, audit-log hashes): their digit runs are not identifiers
+_HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]{32,}(?![0-9A-Za-z]))[0-9]*[a-f][0-9a-f]*")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff·]{2,}")
 
 
@@ -122,6 +125,7 @@ def find_in_text(
     15-digit IDs even though they have the same shape.
     """
     text = TOKEN_SEARCH_RE.sub(" ", text)
+    text = _HEX_DIGEST.sub(" ", text)
     if sources is not None and sources.codes:
         codes = set(codes) | sources.codes
     found: Counter[tuple[str, str]] = Counter()
