@@ -109,9 +109,11 @@ def reference_sets(root: Path, stamp: str) -> References:
     division = grid = address = None
     with contextlib.suppress(FileRejected, OSError):
         if div is not None:
-            mt = div.stat().st_mtime
-            division = _codes(div, mt, "government.divisions", "division_code", None)
-            grid = _codes(div, mt, "government.divisions", "division_code", "网格")
+            division = _codes(
+                div, div.stat().st_mtime, "government.divisions", "division_code", None
+            )
+            # every division code: a grid row whose level cell is blank is still a grid
+            grid = division
     with contextlib.suppress(FileRejected, OSError):
         if addr is not None:
             address = _codes(
@@ -370,11 +372,16 @@ def _describe(t: Any) -> str:
     return f"{t.exp['type']}({target})"
 
 
-def load(batch_dir: Path, *, paths: Paths, keyring: Keyring, con: Any = None) -> LoadOutcome:
-    """Load one prepared batch into the warehouse (one transaction); see :mod:`datahub.warehouse.loader`."""
+def load(
+    batch_dir: Path, *, paths: Paths, keyring: Keyring, con: Any = None, vault: Any = None
+) -> LoadOutcome:
+    """Load one prepared batch into the warehouse (one transaction); see :mod:`datahub.warehouse.loader`.
+
+    ``con``/``vault`` let a caller loading many batches keep both files open.
+    """
     from datahub.warehouse.loader import load_batch
 
-    return load_batch(Path(batch_dir), paths=paths, keyring=keyring, con=con)
+    return load_batch(Path(batch_dir), paths=paths, keyring=keyring, con=con, vault=vault)
 
 
 # ------------------------------------------------------------- file plans
@@ -383,9 +390,9 @@ def load(batch_dir: Path, *, paths: Paths, keyring: Keyring, con: Any = None) ->
 def _file_order(feed: Feed, stamp: str) -> tuple[int, str, int, int]:
     dept = DEPARTMENTS.index(feed.department)
     pos = FEEDS.index(feed)
-    if feed.kind == "snapshot":
-        return (0, _stamp_key(stamp), dept, pos)
-    return (1, _stamp_key(stamp), dept, pos)
+    if feed.kind == "snapshot":  # government's code tables before everything else
+        return (0 if feed.department == "government" else 1, _stamp_key(stamp), dept, pos)
+    return (2, _stamp_key(stamp), dept, pos)
 
 
 def list_feed_files(sources: Path, departments: tuple[str, ...] = DEPARTMENTS) -> list[Path]:
@@ -464,6 +471,7 @@ def ingest_file(
     department: str | None = None,
     sources_root: Path | None = None,
     con: Any = None,
+    vault: Any = None,
     now: dt.datetime | None = None,
 ) -> FileOutcome:
     """prepare + load of one file in this process. Batch rejections are returned, not raised."""
@@ -478,7 +486,7 @@ def ingest_file(
         now=now,
     )
     try:
-        out = load(batch, paths=paths, keyring=keyring, con=con)
+        out = load(batch, paths=paths, keyring=keyring, con=con, vault=vault)
     except BatchRejected as exc:
         out = exc.outcome
     return FileOutcome(
@@ -504,13 +512,16 @@ def run_sources(
     build_docs: bool = True,
 ) -> list[FileOutcome]:
     """Ingest every feed file of a sources folder (snapshots first, then events by date)."""
+    from datahub.privacy.vault import open_vault
     from datahub.warehouse.loader import open_warehouse
 
     files = list_feed_files(sources, departments)
     outcomes: list[FileOutcome] = []
-    with open_warehouse(paths) as con:
+    with open_warehouse(paths) as con, open_vault(paths, keyring) as vault:
         for i, f in enumerate(files, 1):
-            o = ingest_file(f, paths=paths, keyring=keyring, sources_root=sources, con=con)
+            o = ingest_file(
+                f, paths=paths, keyring=keyring, sources_root=sources, con=con, vault=vault
+            )
             outcomes.append(o)
             if progress is not None:
                 progress(i, len(files), o)
