@@ -20,6 +20,7 @@ from datahub.privacy.rotation import rotate_keys  # noqa: E402
 from datahub.privacy.vault import open_vault  # noqa: E402
 from datahub.sources.contracts import FEEDS_BY_KEY  # noqa: E402
 from datahub.warehouse.db import connect  # noqa: E402
+from datahub.warehouse.publish import publish_snapshot  # noqa: E402
 from datahub.warehouse.retokenise import ensure_warehouse_key, token_columns  # noqa: E402
 
 
@@ -74,6 +75,7 @@ def _load(paths: Paths, ring) -> pd.DataFrame:
         )
         con.execute("CREATE VIEW marts.v_person AS SELECT * FROM marts.person")
         con.execute("COMMIT")
+        publish_snapshot(con, paths.published)
     finally:
         con.close()
     return pp.frame
@@ -110,7 +112,9 @@ def test_rotation_leaves_no_old_token(
 
     new_ring = load_keyring(paths)
     assert new_ring.current_version == 2 and new_ring.pending_version is None
-    for values in (_all_varchar_values(paths.warehouse), _all_varchar_values(paths.vault)):
+    assert paths.published.exists()
+    stores = (paths.warehouse, paths.vault, paths.published)
+    for values in map(_all_varchar_values, stores):
         old = [v for v in values if v.startswith("k1_")]
         assert not old, f"{len(old)} version-1 tokens remain"
         assert any(v.startswith("k2_") for v in values)

@@ -116,10 +116,8 @@ def keys_rotate(home: Path | None = HomeOpt) -> None:
         typer.echo(
             f"warehouse: {report.warehouse.total} values in {len(report.warehouse.updated)} token columns re-tokenised"
         )
-    if paths.published.exists():
-        typer.echo(
-            "published snapshot still holds old tokens: publish again (the publish step rebuilds it)"
-        )
+    if report.republished is not None:
+        typer.echo(f"published snapshot rebuilt: {report.republished}")
 
 
 def reidentify(

@@ -10,12 +10,15 @@ it again with the same pending key):
 4. re-tokenise the vault and its canary in one transaction;
 5. make n+1 the current version in the key file and drop the old master key.
 
-The published snapshot is rebuilt from the warehouse by the publish step.
+Finally, if a published snapshot exists, it is published again from the
+re-tokenised warehouse (``warehouse.publish.publish_snapshot``, atomic), so no
+old token remains there either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from datahub.config import Paths
 from datahub.privacy.keys import (
@@ -41,10 +44,27 @@ class RotationReport:
     vault_tokens: int
     warehouse: RetokeniseReport | None  # None when no warehouse exists yet
     resumed: bool
+    republished: Path | None = None  # the snapshot published again, if there was one
 
 
-def rotate_keys(paths: Paths) -> RotationReport:
-    """Rotate to a new key version and re-tokenise the vault and the warehouse."""
+def _republish(paths: Paths) -> Path | None:
+    if not (paths.published.exists() and paths.warehouse.exists()):
+        return None
+    from datahub.warehouse.db import connect
+    from datahub.warehouse.publish import publish_snapshot
+
+    con = connect(paths.warehouse)
+    try:
+        return publish_snapshot(con, paths.published).path
+    finally:
+        con.close()
+
+
+def rotate_keys(paths: Paths, *, republish: bool = True) -> RotationReport:
+    """Rotate to a new key version and re-tokenise the vault and the warehouse.
+
+    With ``republish`` an existing published snapshot is rebuilt afterwards.
+    """
     ring = load_keyring(paths)
     resumed = ring.pending_version is not None
     pending: Keyring = add_version(ring)
@@ -65,4 +85,7 @@ def rotate_keys(paths: Paths) -> RotationReport:
         warehouse = retokenise_warehouse(paths.warehouse, mapping, pending, new_version)
         vault.apply_rotation(mapping, pending, new_version)
     write_keyring(promote_pending(pending), pending.path, overwrite=True)
-    return RotationReport(ring.current_version, new_version, len(mapping), warehouse, resumed)
+    published = _republish(paths) if republish else None
+    return RotationReport(
+        ring.current_version, new_version, len(mapping), warehouse, resumed, published
+    )
