@@ -183,3 +183,11 @@ def test_content_hashes_are_not_phones() -> None:
     text = json.dumps({"content_hash": with_runs, "md5": [d[:32] for d in with_runs]})
     assert not find_in_text(text)
     assert find_in_text(f"{with_runs[0]} {MOBILE}") == {("mobile", MOBILE): 1}
+
+
+def test_keys_and_codes_with_digit_runs_are_not_identifiers() -> None:
+    assert not find_in_text(f"P000{MOBILE}AB J{ID18}Z person_key=P{MOBILE}0A1")
+    assert find_in_text(f"phone_{MOBILE}.log 身份证{ID18}。") == {
+        ("mobile", MOBILE): 1,
+        ("id18", ID18): 1,
+    }

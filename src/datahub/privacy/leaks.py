@@ -1,5 +1,9 @@
 """Leak scanner: raw identifiers in DuckDB files and text outputs (HTML, JSON, logs).
 
+Numbers count only when not glued to other letters or digits: keys and codes
+such as ``P0001361234017A5C`` or ``J5111812024…`` contain digit runs that are not
+identifiers (an identifier glued to a Latin letter is therefore not reported).
+
 Detectors (applied after removing well-formed tokens ``k<v>_<32 hex>`` and
 hex digests of 32+ characters, so files full of tokens or content hashes do not
 false-positive):
@@ -85,10 +89,10 @@ TEXT_SUFFIXES = frozenset(
 )
 DUCKDB_SUFFIXES = frozenset({".duckdb", ".db"})
 
-_ID18 = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dXx])")
-_ID15 = re.compile(r"(?<!\d)\d{15}(?!\d)")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_DIGIT_RUN = re.compile(r"(?<!\d)\d{7,18}[Xx]?(?!\d)")
+_ID18 = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_ID15 = re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d{7,18}[Xx]?(?![0-9A-Za-z])")
 #: sha256/md5 digests (content hashes, audit-log hashes): their digit runs are not identifiers
 _HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]{32,}(?![0-9A-Za-z]))[0-9]*[a-f][0-9a-f]*")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff·]{2,}")
