@@ -307,6 +307,7 @@ def build_key_persons(world: World, rng: np.random.Generator) -> Draft:
         dtype=object,
     )
     listed = np.datetime64(world.config.end, "D") - rng.integers(20, 12 * 365, size=n)
+    listed = np.maximum(listed, p.birth[person] + 16 * 365)  # listed as an adult
     cols = {
         "kp_no": np.array([f"ZD511181{i + 1:06d}" for i in rng.permutation(n)], dtype=object),
         "name": p.name[person],
@@ -436,7 +437,9 @@ def build_population(world: World, rng: np.random.Generator) -> Draft:
         "relation": _blank_where(p.relation[person], ~reg),
         "migrant_reason": p.migrant_reason[person],
         "arrived_on": arrived,
-        "registered_on": registered.astype("datetime64[D]"),
+        "registered_on": np.minimum(
+            registered.astype("datetime64[D]"), np.datetime64(world.config.end, "D")
+        ),
     }
     return _snapshot(world, "government.population", cols, person)
 
@@ -531,19 +534,19 @@ def build_insured(world: World, rng: np.random.Generator) -> Insured:
     civil = employee & (rng.random(insured.size) < 0.08)
     rows: list[tuple[int, str, int]] = []  # person, type, employer unit (-1)
     employer = rng.integers(0, len(u), size=insured.size)
-    for i, person in enumerate(insured):
+    for i, who in enumerate(insured):
         if retired[i]:
             types = ["120" if rng.random() < 0.1 else "110", "310" if rng.random() < 0.6 else "390"]
-            emp = -1
+            employer_ix = -1
         elif employee[i]:
             types = ["120" if civil[i] else "110", "310", "210", "410"]
-            if not p.male[person] or rng.random() < 0.5:
+            if not p.male[who] or rng.random() < 0.5:
                 types.append("510")
-            emp = int(employer[i])
+            employer_ix = int(employer[i])
         else:
             types = ["390"]
-            emp = -1
-        rows.extend((int(person), t, emp) for t in types)
+            employer_ix = -1
+        rows.extend((int(who), t, employer_ix) for t in types)
     person = np.array([r[0] for r in rows])
     n = person.size
     itype = _obj([r[1] for r in rows])
@@ -664,13 +667,11 @@ def build_grid_members(world: World, rng: np.random.Generator) -> Draft:
         n_members = 1 + int(rng.random() < (0.35 if g.urban else 0.1))
         for j in range(n_members):
             cand = [x for x in by_grid.get(g.code, []) if x not in used]
-            x = (
-                cand[int(rng.integers(len(cand)))]
-                if cand
-                else int(pool_all[int(rng.integers(pool_all.size))])
-            )
-            while x in used:
-                x = int(pool_all[int(rng.integers(pool_all.size))])
+            if not cand:
+                spare = [int(x) for x in pool_all if int(x) not in used]
+                # a small population: one person may serve several grids (part-time)
+                cand = spare or [int(x) for x in pool_all]
+            x = cand[int(rng.integers(len(cand)))]
             used.add(x)
             mtype = "专职" if (g.urban and j == 0) or rng.random() < 0.2 else "兼职"
             rows.append((x, g.code, mtype))

@@ -87,7 +87,7 @@ class Rendered:
 def format_values(values: np.ndarray, fmt: str) -> np.ndarray:
     """Format datetime64 values (NaT → '') vectorised for the common spellings."""
     unit = np.datetime_data(values.dtype)[0]
-    iso = np.datetime_as_string(values, unit=unit)  # 2026-06-01T08:00:00 / 2026-06-01 / 2026-06
+    iso = np.datetime_as_string(values, unit=unit)  # type: ignore[call-overload]  # 2026-06-01T08:00:00 / 2026-06-01 / 2026-06
     fast = {
         "%Y-%m-%d %H:%M:%S": (("T", " "),),
         "%Y/%m/%d %H:%M:%S": (("-", "/"), ("T", " ")),
@@ -182,73 +182,10 @@ class _Injector:
             row_masks[label] = self.pick(label, eligible & ~self.taken)
             self.taken |= row_masks[label]
 
-        # ---- time defects in the datetime domain
-        for i in np.flatnonzero(row_masks["time_order"]):
-            options = [k for k, m in enumerate(pair_present) if m[i]]
-            a, b = feed.time_order[options[int(self.rng.integers(len(options)))]]
-            unit = np.datetime_data(cols[a].dtype)[0]
-            delta = (
-                int(self.rng.integers(60, 1800)) if unit == "s" else int(self.rng.integers(1, 30))
-            )
-            cols[b][i] = cols[a][i] - np.timedelta64(delta, unit)
-        earlier_of = {a: b for a, b in feed.time_order}
-        for i in np.flatnonzero(row_masks["future_date"]):
-            options = [
-                c.name
-                for c in date_cols
-                if not np.isnat(cols[c.name][i])
-                and not (c.name in earlier_of and not np.isnat(cols[earlier_of[c.name]][i]))
-            ]
-            c = options[int(self.rng.integers(len(options)))]
-            stamp = self.d.stamps[i]
-            base = np.datetime64(f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8] or '01'}", "D")
-            target = base + np.timedelta64(int(self.rng.integers(400, 2500)), "D")
-            unit = np.datetime_data(cols[c].dtype)[0]
-            if unit == "s":
-                tod = cols[c][i] - cols[c][i].astype("datetime64[D]")
-                cols[c][i] = target.astype("datetime64[s]") + tod
-            else:
-                cols[c][i] = target.astype(cols[c].dtype)
-
-        # ---- formatting, with other accepted spellings here and there
-        dt_fmt, d_fmt, m_fmt = DEPARTMENT_FORMATS[feed.department]
-        in_order = {x for pair in feed.time_order for x in pair}
-        for c in date_cols:
-            base = {"datetime": dt_fmt, "date": d_fmt, "month": m_fmt}[c.type]
-            raw = cols[c.name]
-            text = format_values(raw, base)
-            alts = [
-                f
-                for f in _formats_for(c)
-                if f != base and not (c.name in in_order and f == "%Y-%m-%d %H:%M")
-            ]
-            swap = self.pick("date_format", ~np.isnat(raw))
-            for i in np.flatnonzero(swap):
-                text[i] = _fmt_one(raw[i], alts[int(self.rng.integers(len(alts)))])
-            cols[c.name] = text
-
-        for i in np.flatnonzero(row_masks["bad_date"]):
-            options = [c for c in date_cols if cols[c.name][i] != ""]
-            c = options[int(self.rng.integers(len(options)))]
-            y = self.d.stamps[i][:4]
-            if c.type == "month":
-                val = _BAD_MONTHS[int(self.rng.integers(len(_BAD_MONTHS)))].format(y=y)
-            else:
-                val = _BAD_DATES[int(self.rng.integers(len(_BAD_DATES)))].format(y=y)
-                if c.type == "datetime" and val[:1].isdigit():
-                    val += f" {int(self.rng.integers(0, 24)):02d}:{int(self.rng.integers(0, 60)):02d}:00"
-            cols[c.name][i] = val
-
-        req_present = (
-            np.logical_or.reduce([cols[c.name] != "" for c in required])
-            if required
-            else np.zeros(self.n, dtype=bool)
-        )
-        miss = self.pick("missing_required", req_present & ~self.taken)
-        self.taken |= miss
-        for i in np.flatnonzero(miss):
-            options = [c for c in required if cols[c.name][i] != ""]
-            cols[options[int(self.rng.integers(len(options)))].name][i] = ""
+        self._time_defects(cols, pair_present, row_masks)
+        self._format_dates(cols, date_cols)
+        self._bad_dates(cols, date_cols, row_masks["bad_date"])
+        self._missing(cols, required)
 
         # ---- identifiers
         if id_col:
@@ -260,10 +197,93 @@ class _Injector:
         if name_col:
             cols[name_col] = self._names(cols[name_col])
 
-        for c in cols:
-            if cols[c].dtype != object:
-                raise TypeError(f"{feed.key}.{c} was not formatted")
+        for name, values in cols.items():
+            if values.dtype != object:
+                raise TypeError(f"{feed.key}.{name} was not formatted")
         return self._duplicates(cols)
+
+    def _time_defects(
+        self,
+        cols: dict[str, np.ndarray],
+        pair_present: list[np.ndarray],
+        row_masks: dict[str, np.ndarray],
+    ) -> None:
+        """Time-order and future-date defects, in the datetime domain (before formatting)."""
+        feed = self.feed
+        rng = self.rng
+        for i in np.flatnonzero(row_masks["time_order"]):
+            options = [k for k, m in enumerate(pair_present) if m[i]]
+            a, b = feed.time_order[options[int(rng.integers(len(options)))]]
+            unit = np.datetime_data(cols[a].dtype)[0]
+            delta = int(rng.integers(60, 1800)) if unit == "s" else int(rng.integers(1, 30))
+            cols[b][i] = cols[a][i] - np.timedelta64(delta, unit)  # type: ignore[call-overload]
+        later_of = dict(feed.time_order)
+        date_names = [c.name for c in feed.columns if c.type in ("date", "datetime", "month")]
+        for i in np.flatnonzero(row_masks["future_date"]):
+            # never move an earlier time past its later one: one defect, one reason
+            names_ok = [
+                n
+                for n in date_names
+                if not np.isnat(cols[n][i])
+                and not (n in later_of and not np.isnat(cols[later_of[n]][i]))
+            ]
+            name = names_ok[int(rng.integers(len(names_ok)))]
+            stamp = str(self.d.stamps[i])
+            day = np.datetime64(f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8] or '01'}", "D")
+            target = day + np.timedelta64(int(rng.integers(400, 2500)), "D")
+            col = cols[name]
+            if np.datetime_data(col.dtype)[0] == "s":
+                time_of_day = col[i] - col[i].astype("datetime64[D]")
+                col[i] = target.astype("datetime64[s]") + time_of_day
+            else:
+                col[i] = target.astype(col.dtype)
+
+    def _format_dates(self, cols: dict[str, np.ndarray], date_cols: list[Column]) -> None:
+        """The department's usual spelling, with other accepted spellings here and there."""
+        dt_fmt, d_fmt, m_fmt = DEPARTMENT_FORMATS[self.feed.department]
+        in_order = {x for pair in self.feed.time_order for x in pair}
+        for c in date_cols:
+            usual = {"datetime": dt_fmt, "date": d_fmt, "month": m_fmt}[c.type]
+            raw = cols[c.name]
+            text = format_values(raw, usual)
+            # minute precision could invert a seconds-apart time pair: not for ordered columns
+            alts = [
+                f
+                for f in _formats_for(c)
+                if f != usual and not (c.name in in_order and f == "%Y-%m-%d %H:%M")
+            ]
+            swap = self.pick("date_format", ~np.isnat(raw))
+            for i in np.flatnonzero(swap):
+                text[i] = _fmt_one(raw[i], alts[int(self.rng.integers(len(alts)))])
+            cols[c.name] = text
+
+    def _bad_dates(
+        self, cols: dict[str, np.ndarray], date_cols: list[Column], rows: np.ndarray
+    ) -> None:
+        rng = self.rng
+        for i in np.flatnonzero(rows):
+            options = [c for c in date_cols if cols[c.name][i] != ""]
+            col = options[int(rng.integers(len(options)))]
+            year = str(self.d.stamps[i])[:4]
+            if col.type == "month":
+                val = _BAD_MONTHS[int(rng.integers(len(_BAD_MONTHS)))].format(y=year)
+            else:
+                val = _BAD_DATES[int(rng.integers(len(_BAD_DATES)))].format(y=year)
+                if col.type == "datetime" and val[:1].isdigit():
+                    val += f" {int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}:00"
+            cols[col.name][i] = val
+
+    def _missing(self, cols: dict[str, np.ndarray], required: list[Column]) -> None:
+        present = (
+            np.logical_or.reduce([cols[c.name] != "" for c in required])
+            if required
+            else np.zeros(self.n, dtype=bool)
+        )
+        miss = self.pick("missing_required", present & ~self.taken)
+        self.taken |= miss
+        for i in np.flatnonzero(miss):
+            options = [c for c in required if cols[c.name][i] != ""]
+            cols[options[int(self.rng.integers(len(options)))].name][i] = ""
 
     def _ids(self, ids: np.ndarray, row_masks: dict[str, np.ndarray]) -> np.ndarray:
         ids = ids.copy()

@@ -89,7 +89,7 @@ _SECOND: dict[str, tuple[str, str]] = {
     "5": ("辰宸泽宇航然铭睿晨言", "诺涵汐萱彤宁安然妍悦"),
 }
 #: Share of one-character given names by era (high in the 1960s–80s: 张伟, 李静 …).
-_SINGLE_SHARE: dict[str, float] = {"0": 0.35, "1": 0.45, "2": 0.45, "3": 0.25, "4": 0.12, "5": 0.08}
+_SINGLE_SHARE: dict[str, float] = {"0": 0.25, "1": 0.32, "2": 0.3, "3": 0.18, "4": 0.1, "5": 0.06}
 
 
 def _zipf(n: int, s: float = 1.0) -> np.ndarray:
@@ -117,9 +117,9 @@ def given_names(rng: np.random.Generator, birth_year: np.ndarray, male: np.ndarr
             firsts = np.array(list(_FIRST[era][sex]), dtype=object)
             seconds = np.array(list(_SECOND[era][sex]), dtype=object)
             one = rng.random(idx.size) < _SINGLE_SHARE[era]
-            a = rng.choice(singles, size=idx.size, p=_zipf(len(singles), 1.1))
-            b = rng.choice(firsts, size=idx.size, p=_zipf(len(firsts), 0.8))
-            c = rng.choice(seconds, size=idx.size, p=_zipf(len(seconds), 0.8))
+            a = rng.choice(singles, size=idx.size, p=_zipf(len(singles), 0.7))
+            b = rng.choice(firsts, size=idx.size, p=_zipf(len(firsts), 0.5))
+            c = rng.choice(seconds, size=idx.size, p=_zipf(len(seconds), 0.5))
             same = b == c
             c[same] = rng.choice(seconds, size=int(same.sum()))
             out[idx] = np.where(one, a, b + c)

@@ -269,8 +269,8 @@ def build_persons(rng: np.random.Generator, n: int, as_of: dt.date) -> tuple[Per
     landline = np.full(n, "", dtype=object)
     hh_line: dict[int, str] = {}
     line_seen: set[str] = set()
-    for i in np.flatnonzero(reg):
-        hid = int(hh_a[i])
+    for j in np.flatnonzero(reg):
+        hid = int(hh_a[j])
         if hid not in hh_line:
             line = ""
             if rng.random() < 0.3:
@@ -280,7 +280,7 @@ def build_persons(rng: np.random.Generator, n: int, as_of: dt.date) -> tuple[Per
                         line_seen.add(line)
                         break
             hh_line[hid] = line
-        landline[i] = hh_line[hid]
+        landline[j] = hh_line[hid]
 
     migrant_reason = np.full(n, "", dtype=object)
     mig = kind_a == "migrant"
@@ -294,7 +294,9 @@ def build_persons(rng: np.random.Generator, n: int, as_of: dt.date) -> tuple[Per
     arrived = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     mf = mig | f
     arrived[mf] = end - rng.integers(30, 3650, size=int(mf.sum()))
-    arrived[mf] = np.maximum(arrived[mf], birth[mf] + 16 * 365)
+    # adults came on their own; children with their parents (never before birth)
+    arrived[mf] = np.maximum(arrived[mf], np.minimum(birth[mf] + 16 * 365, end - 30))
+    arrived[mf] = np.maximum(arrived[mf], birth[mf] + 1)
 
     sizes = np.bincount(hh_a[hh_a >= 0], minlength=n_households)
     lives_alone = (hh_a >= 0) & (age_a >= 70) & (sizes[np.maximum(hh_a, 0)] == 1)

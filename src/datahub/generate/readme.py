@@ -144,7 +144,7 @@ def render_readme(manifest: Mapping[str, object] | None = None) -> str:
             "| feed | rows |",
             "|---|---|",
         ]
-        lines += [f"| `{k}` | {int(v):,} |" for k, v in rows.items()]
+        lines += [f"| `{f.key}` | {int(rows[f.key]):,} |" for f in FEEDS if f.key in rows]
         lines.append("")
     return "\n".join(lines)
 
