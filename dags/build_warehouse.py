@@ -13,16 +13,18 @@ from typing import Any
 
 from airflow.sdk import Asset, dag, task
 
-DEPARTMENTS = ("police", "government", "social_security", "community")
-RAW_ASSETS = [Asset(f"datahub://raw/{d}") for d in DEPARTMENTS]
+from datahub.airflow_support import POOL, WAREHOUSE_QUEUE, asset_uri
+from datahub.sources.contracts import DEPARTMENTS
+
+RAW_ASSETS = [Asset(asset_uri(d)) for d in DEPARTMENTS]
 PUBLISHED = Asset("datahub://published/snapshot")
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "datahub-warehouse",
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=1),
-    "pool": "datahub_warehouse",
-    "queue": "warehouse",
+    "pool": POOL,
+    "queue": WAREHOUSE_QUEUE,
 }
 
 

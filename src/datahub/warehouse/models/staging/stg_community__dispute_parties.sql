@@ -1,7 +1,8 @@
 -- Staging: community.dispute_parties (纠纷当事人), one row per business key (dispute_no, party_seq).
 -- Exact duplicates are dropped; when a key was delivered more than once
 -- (several files), the latest delivery wins; two different rows for
--- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+-- the key in that delivery are flagged is_near_duplicate (the first row is kept: a later
+-- near-identical row is the re-keyed copy).
 with source as (
     select * from raw.community__dispute_parties
 ),
@@ -45,7 +46,7 @@ final as (
         count(*) over (partition by dispute_no, party_seq, file_stamp) > 1 as is_near_duplicate
     from exact_deduplicated
     qualify row_number() over (
-        partition by dispute_no, party_seq order by file_stamp desc, loaded_at desc, source_row desc
+        partition by dispute_no, party_seq order by file_stamp desc, loaded_at desc, source_row
     ) = 1
 )
 select * from final

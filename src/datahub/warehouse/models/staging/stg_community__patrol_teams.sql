@@ -1,7 +1,8 @@
 -- Staging: community.patrol_teams (群防群治队伍), one row per business key (team_no).
 -- Exact duplicates are dropped; when a key was delivered more than once
 -- (several snapshots), the latest delivery wins; two different rows for
--- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+-- the key in that delivery are flagged is_near_duplicate (the first row is kept: a later
+-- near-identical row is the re-keyed copy).
 with source as (
     select * from raw.community__patrol_teams
 ),
@@ -44,7 +45,7 @@ final as (
         file_stamp = max(file_stamp) over () as in_latest_snapshot
     from exact_deduplicated
     qualify row_number() over (
-        partition by team_no order by file_stamp desc, loaded_at desc, source_row desc
+        partition by team_no order by file_stamp desc, loaded_at desc, source_row
     ) = 1
 )
 select * from final

@@ -1,7 +1,8 @@
 -- Staging: community.visits (走访记录), one row per business key (visit_no).
 -- Exact duplicates are dropped; when a key was delivered more than once
 -- (several files), the latest delivery wins; two different rows for
--- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+-- the key in that delivery are flagged is_near_duplicate (the first row is kept: a later
+-- near-identical row is the re-keyed copy).
 with source as (
     select * from raw.community__visits
 ),
@@ -48,7 +49,7 @@ final as (
         count(*) over (partition by visit_no, file_stamp) > 1 as is_near_duplicate
     from exact_deduplicated
     qualify row_number() over (
-        partition by visit_no order by file_stamp desc, loaded_at desc, source_row desc
+        partition by visit_no order by file_stamp desc, loaded_at desc, source_row
     ) = 1
 )
 select * from final

@@ -1,7 +1,8 @@
 -- Staging: police.incident_persons (警情涉及人员), one row per business key (incident_no, person_seq).
 -- Exact duplicates are dropped; when a key was delivered more than once
 -- (several files), the latest delivery wins; two different rows for
--- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+-- the key in that delivery are flagged is_near_duplicate (the first row is kept: a later
+-- near-identical row is the re-keyed copy).
 with source as (
     select * from raw.police__incident_persons
 ),
@@ -47,7 +48,7 @@ final as (
         count(*) over (partition by incident_no, person_seq, file_stamp) > 1 as is_near_duplicate
     from exact_deduplicated
     qualify row_number() over (
-        partition by incident_no, person_seq order by file_stamp desc, loaded_at desc, source_row desc
+        partition by incident_no, person_seq order by file_stamp desc, loaded_at desc, source_row
     ) = 1
 )
 select * from final

@@ -1,7 +1,8 @@
 -- Staging: social_security.insured (参保人员), one row per business key (card_no, insurance_type).
 -- Exact duplicates are dropped; when a key was delivered more than once
 -- (several snapshots), the latest delivery wins; two different rows for
--- the key in that delivery are flagged is_near_duplicate (the later row is kept).
+-- the key in that delivery are flagged is_near_duplicate (the first row is kept: a later
+-- near-identical row is the re-keyed copy).
 with source as (
     select * from raw.social_security__insured
 ),
@@ -51,7 +52,7 @@ final as (
         file_stamp = max(file_stamp) over () as in_latest_snapshot
     from exact_deduplicated
     qualify row_number() over (
-        partition by card_no, insurance_type order by file_stamp desc, loaded_at desc, source_row desc
+        partition by card_no, insurance_type order by file_stamp desc, loaded_at desc, source_row
     ) = 1
 )
 select * from final
