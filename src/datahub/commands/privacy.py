@@ -64,7 +64,7 @@ def keys_status(home: Path | None = HomeOpt) -> None:
     problems = 0
     if paths.vault.exists():
         try:
-            with open_vault(paths, ring) as vault:
+            with open_vault(paths, ring, read_only=True) as vault:
                 typer.echo(f"vault:           {paths.vault}: key matches, {vault.count()} tokens")
         except KeyProblem as exc:
             problems += 1

@@ -98,23 +98,18 @@ class Pseudonymised:
 
     def row_reasons(self) -> pd.Series:
         """One reason string per row (``<column>: <status>; ...``) or NA when all fine."""
-        parts: list[pd.Series] = []
+        out = pd.Series(pd.NA, index=self.frame.index, dtype="str")
+        pieces: list[tuple[pd.Series, pd.Series | str]] = []
         for name, mask in self.invalid_id_columns().items():
-            c = self.feed.column(name)
-            status = self.frame[flag_column(c) or ""]
-            parts.append(
-                pd.Series(pd.NA, index=self.frame.index, dtype="str").mask(
-                    mask, name + ": " + status
-                )
-            )
+            status = self.frame[flag_column(self.feed.column(name)) or ""]
+            pieces.append((mask, name + ": " + status))
         for name, mask in self.missing_required().items():
-            parts.append(
-                pd.Series(pd.NA, index=self.frame.index, dtype="str").mask(mask, name + ": missing")
-            )
-        if not parts:
-            return pd.Series(pd.NA, index=self.frame.index, dtype="str")
-        joined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(r.dropna()) or pd.NA, axis=1)
-        return joined.astype("str")
+            pieces.append((mask, f"{name}: missing"))
+        for mask, piece in pieces:  # vectorised: feeds can have millions of rows
+            has = out.notna()
+            out = out.mask(mask & ~has, piece)
+            out = out.mask(mask & has, out + "; " + piece)
+        return out
 
 
 class _VaultCollector:

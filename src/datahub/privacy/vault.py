@@ -265,11 +265,14 @@ class Vault:
 
 
 @contextmanager
-def open_vault(paths: Paths, keyring: Keyring, *, check: bool = True) -> Iterator[Vault]:
-    """Open (creating if needed) the vault and check the key file against its canary."""
-    con = connect(paths.vault)
+def open_vault(
+    paths: Paths, keyring: Keyring, *, check: bool = True, read_only: bool = False
+) -> Iterator[Vault]:
+    """Open (creating if needed, unless read-only) the vault and check the key against its canary."""
+    con = connect(paths.vault, read_only=read_only)
     try:
-        con.execute(_SCHEMA)
+        if not read_only:
+            con.execute(_SCHEMA)
         vault = Vault(con, paths, keyring)
         if check:
             vault.check_key()
