@@ -8,7 +8,7 @@ data, so a ciphertext moved to another domain's row fails to decrypt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -39,6 +39,12 @@ class VaultCipher:
     def seal(self, domain: str, value: str) -> bytes:
         """Encrypt a normalised original of ``domain``."""
         return self.encrypt(value.encode("utf-8"), [domain.encode("ascii")])
+
+    def seal_many(self, domain: str, values: Iterable[str]) -> list[bytes]:
+        """:meth:`seal` for many values of one domain (one associated-data list, less overhead)."""
+        ad = [domain.encode("ascii")]
+        enc = self._siv.encrypt
+        return [enc(v.encode("utf-8"), ad) for v in values]
 
     def open(self, domain: str, ciphertext: bytes) -> str:
         """Decrypt what :meth:`seal` produced for the same domain."""

@@ -128,7 +128,12 @@ class _VaultCollector:
         if not self._parts:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in VAULT_COLUMNS})
         allp = pd.concat(self._parts, ignore_index=True).drop_duplicates(["domain", "token"])
-        cts = [self._cipher.seal(d, v) for d, v in zip(allp["domain"], allp["value"], strict=True)]
+        cts: list[bytes] = [b""] * len(allp)
+        # GroupBy.indices are positions (allp's index has gaps after drop_duplicates)
+        for domain, idx in allp.groupby("domain", sort=False).indices.items():
+            sealed = self._cipher.seal_many(str(domain), allp["value"].iloc[idx])
+            for i, ct in zip(idx, sealed, strict=True):
+                cts[i] = ct
         return pd.DataFrame(
             {
                 "domain": allp["domain"].astype("str").to_numpy(),
