@@ -9,6 +9,7 @@ from test_privacy_helpers import make_id, make_keyring, mask
 from datahub.privacy.cipher import VaultCipher
 from datahub.privacy.keys import Keyring
 from datahub.privacy.pseudonymise import output_columns, pseudonymise_feed
+from datahub.privacy.tokens import tokenise_series
 from datahub.sources.contracts import FEEDS, FEEDS_BY_KEY, Feed
 
 
@@ -66,6 +67,8 @@ def test_vault_holds_normalised_originals(keyring: Keyring) -> None:
         (d, t): cipher.open(d, ct)
         for d, t, ct in p.vault[["domain", "token", "ciphertext"]].itertuples(index=False)
     }
+    for (d, t), original in opened.items():  # every ciphertext belongs to its own token
+        assert tokenise_series(keyring.domain_key(d), 1, pd.Series([original])).iloc[0] == t
     for d, col in (
         ("id_number", "id_number_token"),
         ("name", "name_token"),
