@@ -25,7 +25,7 @@ import contextlib
 import datetime as dt
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,15 +263,26 @@ def load_batch(
     keyring: Keyring,
     con: duckdb.DuckDBPyConnection | None = None,
     vault: Any = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> LoadOutcome:
     """Load one prepared batch folder in one transaction; see the module doc.
+
+    ``before_commit`` runs with every row written but not committed (the
+    crash-safety test kills the process there).
 
     Raises :class:`BatchRejected` (after recording it) for a rejected batch and
     ``KeyProblem`` when the key file is not the warehouse's.
     """
     if con is None:
         with open_warehouse(paths) as own:
-            return load_batch(folder, paths=paths, keyring=keyring, con=own, vault=vault)
+            return load_batch(
+                folder,
+                paths=paths,
+                keyring=keyring,
+                con=own,
+                vault=vault,
+                before_commit=before_commit,
+            )
     from datahub.warehouse.retokenise import ensure_warehouse_key
 
     r = st.BatchResult.read(folder)
@@ -369,6 +380,8 @@ def load_batch(
         _insert_validation(con, folder, r, now)
         _insert_ledger(con, r, out, dt.datetime.now(dt.UTC))
         _append_vault(folder, paths, keyring, vault)
+        if before_commit is not None:
+            before_commit()
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # already rolled back / committed
