@@ -11,6 +11,7 @@ import pandas as pd
 
 from datahub.linkage.records import TOKEN_COLUMNS
 from datahub.linkage.settings import LinkageSettings, splink_settings
+from datahub.linkage.u_values import u_from_id_contrasts
 from datahub.warehouse.db import memory
 
 EDGE_COLUMNS = ("unique_id_l", "unique_id_r", "match_probability", "match_key")
@@ -31,7 +32,7 @@ def _quiet_splink() -> None:
 
 
 def score_pairs(records: pd.DataFrame, settings: LinkageSettings) -> ScoredPairs:
-    """Train (u by random sampling, m by EM) and score blocked pairs of ``records``.
+    """Train (u from different-ID pairs, m by EM) and score blocked pairs of ``records``.
 
     ``records`` needs ``unique_id`` and the token columns; nothing else is
     handed to Splink.
@@ -47,10 +48,12 @@ def score_pairs(records: pd.DataFrame, settings: LinkageSettings) -> ScoredPairs
     try:
         db_api = DuckDBAPI(connection=con)
         sdf = db_api.register(frame, table_name="person_records")
-        linker = Linker(sdf, splink_settings(settings), log_level=logging.WARNING)
-        linker.training.estimate_u_using_random_sampling(
-            max_pairs=settings.u_max_pairs, seed=settings.seed
-        )
+        u = u_from_id_contrasts(frame)
+        linker = Linker(sdf, splink_settings(settings, u), log_level=logging.WARNING)
+        if u is None:  # too few ID tokens to count non-matches: sample random pairs
+            linker.training.estimate_u_using_random_sampling(
+                max_pairs=settings.u_max_pairs, seed=settings.seed
+            )
         for rule in settings.training_rules:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*rule), record_sample_proportion=1.0

@@ -37,48 +37,64 @@ class LinkageSettings:
         )
 
 
-def splink_settings(settings: LinkageSettings) -> Any:
+def _comparisons() -> list[tuple[str, list[Any]]]:
+    """Comparisons as (output name, levels); levels are exact matches on tokens, most specific first."""
+    import splink.comparison_level_library as cll
+
+    def exact(col: str) -> tuple[str, list[Any]]:
+        return col, [cll.NullLevel(col), cll.ExactMatchLevel(col), cll.ElseLevel()]
+
+    return [
+        exact("id_token"),
+        (
+            # the same name token, else the same toneless pinyin (张伟 / 张玮 stay alike)
+            "name",
+            [
+                cll.NullLevel("name_pinyin_token"),
+                cll.ExactMatchLevel("name_token"),
+                cll.ExactMatchLevel("name_pinyin_token"),
+                cll.ElseLevel(),
+            ],
+        ),
+        exact("phone_token"),
+        exact("name_dob_token"),
+        (
+            "address",
+            [
+                cll.NullLevel("address_code"),
+                cll.ExactMatchLevel("address_code"),
+                cll.ExactMatchLevel("village_code"),
+                cll.ElseLevel(),
+            ],
+        ),
+        exact("birth_year"),
+        exact("sex"),
+    ]
+
+
+def splink_settings(settings: LinkageSettings, u: dict[str, list[float]] | None = None) -> Any:
     """Build the Splink ``SettingsCreator``: token comparisons only, exact levels.
 
-    Names compare at two levels: the same name token, else the same toneless
-    pinyin token (homophone typos such as 张伟 / 张玮 stay alike).
+    ``u`` (per comparison, non-null levels in order) fixes the u probabilities,
+    e.g. from :func:`datahub.linkage.u_values.u_from_id_contrasts`.
     """
-    import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    tf_name = "name_token" in settings.term_frequency_adjustments
-    name = cl.CustomComparison(
-        output_column_name="name",
-        comparison_levels=[
-            cll.NullLevel("name_pinyin_token"),
-            cll.ExactMatchLevel("name_token", term_frequency_adjustments=tf_name),
-            cll.ExactMatchLevel("name_pinyin_token"),
-            cll.ElseLevel(),
-        ],
-    )
-    address = cl.CustomComparison(
-        output_column_name="address",
-        comparison_levels=[
-            cll.NullLevel("address_code"),
-            cll.ExactMatchLevel("address_code"),
-            cll.ExactMatchLevel("village_code"),
-            cll.ElseLevel(),
-        ],
-    )
+    comparisons = []
+    for name, levels in _comparisons():
+        if name == "name" and "name_token" in settings.term_frequency_adjustments:
+            levels[1] = levels[1].configure(tf_adjustment_column="name_token")
+        if u is not None and name in u:
+            non_null = levels[1:]
+            for i, (level, value) in enumerate(zip(non_null, u[name], strict=True), start=1):
+                levels[i] = level.configure(u_probability=value)
+        comparisons.append(cl.CustomComparison(comparison_levels=levels, output_column_name=name))
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         probability_two_random_records_match=settings.probability_two_random_records_match,
-        comparisons=[
-            cl.ExactMatch("id_token"),
-            name,
-            cl.ExactMatch("phone_token"),
-            cl.ExactMatch("name_dob_token"),
-            address,
-            cl.ExactMatch("birth_year"),
-            cl.ExactMatch("sex"),
-        ],
+        comparisons=comparisons,
         blocking_rules_to_generate_predictions=[block_on(*r) for r in settings.blocking_rules],
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
