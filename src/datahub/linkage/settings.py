@@ -81,7 +81,7 @@ def splink_settings(settings: LinkageSettings, u: dict[str, list[float]] | None 
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    comparisons = []
+    comparisons: list[Any] = []
     for name, levels in _comparisons():
         if name == "name" and "name_token" in settings.term_frequency_adjustments:
             levels[1] = levels[1].configure(tf_adjustment_column="name_token")
