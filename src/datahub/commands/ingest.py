@@ -132,6 +132,9 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         _summary_table(summary)
         typer.echo(f"warehouse: {paths.warehouse}")
         typer.echo(f"Data Docs: {docs}")
+        from datahub.commands.warehouse import run_demo_build  # build + publish + example queries
+
+        run_demo_build()
 
     @app.command("suites")
     def suites_cmd(

@@ -210,3 +210,19 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
             typer.echo(
                 f"{key:>20}: {value:.4f}" if isinstance(value, float) else f"{key:>20}: {value}"
             )
+
+
+def run_demo_build(home: Path | None = None) -> None:
+    """``datahub demo``'s second half: build, gate, publish, then three example analyst queries."""
+    from datahub.config import Paths
+    from datahub.pipeline import build_warehouse, demo_queries
+
+    paths = Paths.from_env(home)
+    result = build_warehouse(paths)
+    typer.echo(
+        f"built: {len(result['models'])} models, {result['linkage'].get('persons', 0)} persons "
+        f"from {result['linkage'].get('records', 0)} person records; published {result['published']}"
+    )
+    for title, query, frame in demo_queries(paths):
+        typer.echo(f'\n-- {title}\n$ datahub sql "{query}"')
+        _print_frame(frame, "table")
