@@ -7,9 +7,12 @@ how many cells/rows were eligible, so tests and scorers can check the rates.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from datahub.generate import names
 from datahub.generate.config import DefectRates
@@ -113,6 +116,12 @@ def _fmt_one(value: np.datetime64, fmt: str) -> str:
     if np.isnat(value):
         return ""
     return value.astype("datetime64[s]").astype(dt.datetime).strftime(fmt)
+
+
+def _each(values: np.ndarray, fn: Callable[[Any], Any], dtype: type = bool) -> np.ndarray:
+    """``fn`` over every value, computed once per distinct value (feeds repeat values a lot)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.array([fn(u) for u in uniques], dtype=dtype)[codes]
 
 
 def _formats_for(col: Column) -> tuple[str, ...]:
@@ -303,13 +312,13 @@ class _Injector:
                 j = int(rng.integers(6, 16))
                 ids[i] = s[:j] + "OIL"[int(rng.integers(3))] + s[j + 1 :]
         free = (ids != "") & ~row_masks["id_invalid_check"] & ~row_masks["id_malformed"]
-        ends_x = np.array([s.endswith("X") for s in ids]) & free
+        ends_x = _each(ids, lambda s: s.endswith("X")) & free
         chosen = self.pick("id_lowercase_x", ends_x)
         for i in np.flatnonzero(chosen):
             ids[i] = ids[i][:17] + "x"
         free &= ~chosen
         if self.feed.key in OLD_ID_FEEDS:
-            old = np.array([len(s) == 18 and s[6:8] == "19" and s[0] != "9" for s in ids]) & free
+            old = _each(ids, lambda s: len(s) == 18 and s[6:8] == "19" and s[0] != "9") & free
             chosen = self.pick("id_15digit", old)
             for i in np.flatnonzero(chosen):
                 ids[i] = ids[i][:6] + ids[i][8:17]
@@ -337,7 +346,7 @@ class _Injector:
         p = self.world.persons
         person = self.d.person
         landline = np.where(person >= 0, p.landline[np.maximum(person, 0)], "")
-        mobile = np.array([len(s) == 11 and s.isdigit() for s in phones])
+        mobile = _each(phones, lambda s: len(s) == 11 and s.isdigit())
         free = mobile.copy()
         chosen = self.pick("phone_landline", free & (landline != ""))
         phones[chosen] = landline[chosen]
@@ -357,20 +366,13 @@ class _Injector:
         values = values.copy()
         p = self.world.persons
         person = self.d.person
-        slen = np.where(
-            person >= 0, np.array([len(s) for s in p.surname[np.maximum(person, 0)]]), 1
-        )
+        slen = np.where(person >= 0, _each(p.surname, len, int)[np.maximum(person, 0)], 1)
         free = values != ""
-        cache: dict[tuple[str, int], bool] = {}
-        homophone_ok = np.array(
-            [
-                bool(v) and cache.setdefault((v, int(k)), names.has_homophone(v, int(k)))
-                for v, k in zip(values, slen, strict=True)
-            ]
-        )
+        keyed = np.char.add(slen.astype(str), values.astype(str)).astype(object)
+        homophone_ok = _each(keyed, lambda v: len(v) > 1 and names.has_homophone(v[1:], int(v[0])))
         for label, fn, eligible in (
             ("name_homophone", names.homophone, homophone_ok),
-            ("name_typo", names.typo, np.array([len(v) > 1 for v in values])),
+            ("name_typo", names.typo, _each(values, lambda v: len(v) > 1)),
             ("name_space", names.stray_space, np.ones(self.n, dtype=bool)),
         ):
             chosen = self.pick(label, free & eligible)

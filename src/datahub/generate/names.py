@@ -156,7 +156,7 @@ def _pinyin_groups() -> dict[str, tuple[str, ...]]:
     chars = {c for c in chars if _gbk(c)}
     groups: dict[str, set[str]] = {}
     for c in sorted(chars):
-        groups.setdefault(lazy_pinyin(c)[0], set()).add(c)
+        groups.setdefault(_py(c), set()).add(c)
     return {k: tuple(sorted(v)) for k, v in groups.items() if len(v) > 1}
 
 
@@ -173,9 +173,16 @@ def _gbk(c: str) -> bool:
     return True
 
 
-def _homophone_positions(name: str, surname_len: int) -> list[int]:
+@lru_cache(maxsize=4096)
+def _py(c: str) -> str:
+    """Toneless pinyin of one character (cached: pypinyin is slow per call)."""
+    return str(lazy_pinyin(c)[0])
+
+
+@lru_cache(maxsize=65536)
+def _homophone_positions(name: str, surname_len: int) -> tuple[int, ...]:
     groups = _pinyin_groups()
-    return [i for i in range(surname_len, len(name)) if lazy_pinyin(name[i])[0] in groups]
+    return tuple(i for i in range(surname_len, len(name)) if _py(name[i]) in groups)
 
 
 def has_homophone(name: str, surname_len: int) -> bool:
@@ -189,7 +196,7 @@ def homophone(rng: np.random.Generator, name: str, surname_len: int) -> str:
     if not positions:
         return name
     i = positions[int(rng.integers(len(positions)))]
-    options = [c for c in _pinyin_groups()[lazy_pinyin(name[i])[0]] if c != name[i]]
+    options = [c for c in _pinyin_groups()[_py(name[i])] if c != name[i]]
     return name[:i] + options[int(rng.integers(len(options)))] + name[i + 1 :]
 
 
@@ -198,11 +205,11 @@ def typo(rng: np.random.Generator, name: str, surname_len: int) -> str:
     if len(name) <= surname_len:
         return name
     i = int(rng.integers(surname_len, len(name)))
-    py = lazy_pinyin(name[i])[0]
+    py = _py(name[i])
     pool = _typo_pool()
     for _ in range(20):
         c = pool[int(rng.integers(len(pool)))]
-        if c != name[i] and lazy_pinyin(c)[0] != py:
+        if c != name[i] and _py(c) != py:
             return name[:i] + c + name[i + 1 :]
     return name
 
