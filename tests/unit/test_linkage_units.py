@@ -112,3 +112,23 @@ def test_score_counts_pairs_splits_and_merges() -> None:
     assert s.recall == pytest.approx(1 / 3)
     assert s.split_share == pytest.approx(1 / 3)
     assert s.merged_share == pytest.approx(2 / 3)
+
+
+def test_u_values_count_only_pairs_of_different_id_tokens() -> None:
+    from datahub.linkage.u_values import U_FLOOR, u_from_id_contrasts
+
+    # 60 persons with two records each sharing a phone; phones are unique per person except
+    # persons 0 and 1, who share one: exactly 4 cross-person pairs out of C(120,2) - 60
+    rows = []
+    for p in range(60):
+        phone = "shared" if p < 2 else f"ph{p}"
+        for k in range(2):
+            rows.append({"unique_id": f"{p}-{k}", "id_token": f"I{p}", "phone_token": phone})
+    recs = _records(rows)
+    u = u_from_id_contrasts(recs)
+    assert u is not None
+    total = 120 * 119 / 2 - 60
+    assert u["phone_token"][0] == pytest.approx(4 / total)
+    assert u["id_token"][0] == U_FLOOR
+    assert sum(u["phone_token"]) == pytest.approx(1.0)
+    assert u_from_id_contrasts(recs.head(20)) is None  # too few persons: Splink samples instead

@@ -26,9 +26,10 @@ class ScoredPairs:
 
 
 def _quiet_splink() -> None:
-    # Splink logs each SQL step at INFO; the CLI and Airflow logs only need warnings.
+    # Splink logs each SQL step at INFO and warns about every level EM cannot observe
+    # (expected: the blocking column's own levels); the trained model JSON records it all.
     for name in ("splink", "splink.internals"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def score_pairs(records: pd.DataFrame, settings: LinkageSettings) -> ScoredPairs:
@@ -49,7 +50,7 @@ def score_pairs(records: pd.DataFrame, settings: LinkageSettings) -> ScoredPairs
         db_api = DuckDBAPI(connection=con)
         sdf = db_api.register(frame, table_name="person_records")
         u = u_from_id_contrasts(frame)
-        linker = Linker(sdf, splink_settings(settings, u), log_level=logging.WARNING)
+        linker = Linker(sdf, splink_settings(settings, u), log_level=logging.ERROR)
         if u is None:  # too few ID tokens to count non-matches: sample random pairs
             linker.training.estimate_u_using_random_sampling(
                 max_pairs=settings.u_max_pairs, seed=settings.seed
