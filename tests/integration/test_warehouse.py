@@ -309,8 +309,9 @@ def _reader(path: str, queue: mp.Queue, stop: mp.Event) -> None:  # type: ignore
     """Open the snapshot again and again; each time every table must match the manifest."""
     seen: set[str] = set()
     errors: list[str] = []
-    reads = 0
-    while not stop.is_set() or reads < 3:
+    reads = attempts = 0
+    while not stop.is_set() or attempts < 3:
+        attempts += 1
         try:
             con = duckdb.connect(path, read_only=True)
             try:
