@@ -122,7 +122,14 @@ def _run(
     cp, ids = _checkpoint(name, expectations)
     res = cp.run(batch_parameters={"dataframe": frame}, expectation_parameters=params)
     (vr,) = res.run_results.values()
-    return [(ids[str(r["expectation_config"]["id"])], r) for r in vr.to_json_dict()["results"]]
+    # plain dicts of the few fields used (to_json_dict() costs ~0.1 s per run)
+    return [
+        (
+            ids[str(r.expectation_config.id)],
+            {"success": r.success, "result": r.result, "exception_info": r.exception_info},
+        )
+        for r in vr.results
+    ]
 
 
 @dataclass
