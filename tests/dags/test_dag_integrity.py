@@ -34,3 +34,36 @@ def test_warehouse_writers_use_the_single_slot_pool_and_update_the_asset(dagbag)
         assert [a.uri for a in load.outlets] == [asset_uri(d)]
         # prepare tasks never write the warehouse: they must not hold the writer slot
         assert dag.get_task("prepare_file").pool != POOL
+
+
+def test_a_run_for_a_day_picks_exactly_that_days_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from datahub.pipeline import files_for_day
+
+    police = tmp_path / "police"
+    police.mkdir()
+    for name in (
+        "incidents_20260601.csv",
+        "incidents_20260602.csv",
+        "incident_persons_20260602.csv",
+        "sensors_20260531.csv",
+        "sensors_20260701.csv",
+        "notes.txt",
+    ):
+        (police / name).write_text("x")
+    community = tmp_path / "community"
+    community.mkdir()
+    (community / "visits_202605.csv").write_text("x")
+    (community / "visits_202606.csv").write_text("x")
+    day = [p.name for p in files_for_day(tmp_path, "police", dt.date(2026, 6, 2))]
+    assert day == [
+        "sensors_20260531.csv",
+        "incidents_20260602.csv",
+        "incident_persons_20260602.csv",
+    ]
+    # monthly files arrive on the 1st for the month before; nothing on other days
+    assert [p.name for p in files_for_day(tmp_path, "community", dt.date(2026, 6, 1))] == [
+        "visits_202605.csv"
+    ]
+    assert files_for_day(tmp_path, "community", dt.date(2026, 6, 2)) == []
