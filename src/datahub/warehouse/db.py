@@ -12,7 +12,9 @@ from pathlib import Path
 import duckdb
 
 
-def connect(path: Path | str, *, read_only: bool = False, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | str, *, read_only: bool = False, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database file (created, with its folder, unless read-only)."""
     p = Path(path)
     if read_only:
@@ -20,7 +22,7 @@ def connect(path: Path | str, *, read_only: bool = False, threads: int | None = 
             raise FileNotFoundError(f"DuckDB file {p} does not exist")
     else:
         p.parent.mkdir(parents=True, exist_ok=True)
-    config: dict[str, str | int | bool] = {}
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if threads is not None:
         config["threads"] = threads
     return duckdb.connect(str(p), read_only=read_only, config=config)
@@ -28,7 +30,7 @@ def connect(path: Path | str, *, read_only: bool = False, threads: int | None = 
 
 def memory(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection (for vectorised work that persists nothing)."""
-    config: dict[str, str | int | bool] = {}
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if threads is not None:
         config["threads"] = threads
     return duckdb.connect(":memory:", config=config)
