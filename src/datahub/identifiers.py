@@ -20,10 +20,45 @@ CREDIT_WEIGHTS: tuple[int, ...] = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 
 #: Mobile prefixes by carrier (2024 allocation).
 MOBILE_PREFIXES: dict[str, tuple[str, ...]] = {
     "mobile": (
-        "134", "135", "136", "137", "138", "139", "147", "150", "151", "152", "157", "158",
-        "159", "172", "178", "182", "183", "184", "187", "188", "195", "197", "198",
+        "134",
+        "135",
+        "136",
+        "137",
+        "138",
+        "139",
+        "147",
+        "150",
+        "151",
+        "152",
+        "157",
+        "158",
+        "159",
+        "172",
+        "178",
+        "182",
+        "183",
+        "184",
+        "187",
+        "188",
+        "195",
+        "197",
+        "198",
     ),
-    "unicom": ("130", "131", "132", "145", "155", "156", "166", "171", "175", "176", "185", "186", "196"),
+    "unicom": (
+        "130",
+        "131",
+        "132",
+        "145",
+        "155",
+        "156",
+        "166",
+        "171",
+        "175",
+        "176",
+        "185",
+        "186",
+        "196",
+    ),
     "telecom": ("133", "149", "153", "173", "177", "180", "181", "189", "190", "191", "193", "199"),
     "broadnet": ("192",),
 }
@@ -84,7 +119,9 @@ def credit_check_char(first17: str) -> str:
     if len(first17) != 17:
         raise ValueError("need exactly 17 characters")
     try:
-        total = sum(CREDIT_ALPHABET.index(c) * w for c, w in zip(first17, CREDIT_WEIGHTS, strict=True))
+        total = sum(
+            CREDIT_ALPHABET.index(c) * w for c, w in zip(first17, CREDIT_WEIGHTS, strict=True)
+        )
     except ValueError as exc:
         raise ValueError("character outside the credit-code alphabet") from exc
     return CREDIT_ALPHABET[(31 - total % 31) % 31]
