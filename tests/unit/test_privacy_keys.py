@@ -88,6 +88,15 @@ def test_ensure_dev_keys_creates_once(tmp_path: Path, capsys: pytest.CaptureFixt
     assert first.canary() == second.canary()
 
 
+def test_ensure_dev_keys_refuses_to_mint_a_key_next_to_existing_data(tmp_path: Path) -> None:
+    paths = Paths(tmp_path)
+    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    paths.warehouse.write_bytes(b"")  # a warehouse exists, its key file is gone
+    with pytest.raises(KeyProblem, match="restore the key file"):
+        ensure_dev_keys(paths, announce=False)
+    assert not paths.key_file.exists()
+
+
 def test_canary_detects_wrong_key_and_version(tmp_path: Path) -> None:
     a = init_keys(Paths(tmp_path / "a"))
     b = init_keys(Paths(tmp_path / "b"))

@@ -66,12 +66,12 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         """Ingest one feed file (prepare + load) and print its ledger outcome."""
         _quiet()
         from datahub import pipeline
-        from datahub.privacy.keys import KeyProblem, load_keyring
+        from datahub.privacy.keys import KeyProblem, ensure_dev_keys
         from datahub.warehouse.loader import open_warehouse
 
         paths = Paths.from_env()
         try:
-            keyring = load_keyring(paths)
+            keyring = ensure_dev_keys(paths)
             with open_warehouse(paths) as con:
                 o = pipeline.ingest_file(
                     file,
@@ -100,11 +100,11 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         """Ingest every feed file of a sources folder: snapshots first, then events by date."""
         _quiet()
         from datahub import pipeline
-        from datahub.privacy.keys import KeyProblem, load_keyring
+        from datahub.privacy.keys import KeyProblem, ensure_dev_keys
 
         paths = Paths.from_env()
         try:
-            keyring = load_keyring(paths)
+            keyring = ensure_dev_keys(paths)
             outcomes = pipeline.run_sources(
                 sources, paths=paths, keyring=keyring, progress=_print_outcome, build_docs=docs
             )
@@ -188,8 +188,10 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
     ) -> None:
         """Run `airflow standalone` with this project's DAGs (AIRFLOW_HOME under DATAHUB_HOME)."""
         from datahub.airflow_support import airflow_env, ensure_pool
+        from datahub.privacy.keys import ensure_dev_keys
 
         paths = Paths.from_env()
+        ensure_dev_keys(paths)  # DAG tasks refuse to run without a key; create it before they start
         env = airflow_env(paths, port=port)
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")

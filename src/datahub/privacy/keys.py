@@ -255,9 +255,21 @@ def init_keys(paths: Paths, key_file: Path | None = None) -> Keyring:
 
 
 def ensure_dev_keys(paths: Paths, *, announce: bool = True) -> Keyring:
-    """Dev convenience: load the key file, creating it (and saying where) on first run."""
+    """Dev convenience: load the key file, creating it (and saying where) on first run.
+
+    "First run" means no warehouse and no vault exist yet. A missing key next to
+    existing data is an error, never a reason to mint a new key: tokens made
+    under a fresh key would silently fail to join the existing ones.
+    """
     path = resolve_key_file(paths)
     if not path.exists():
+        existing = [p for p in (paths.warehouse, paths.vault) if p.exists()]
+        if existing:
+            raise KeyProblem(
+                f"no key file at {path}, but {', '.join(str(p) for p in existing)} already "
+                "exist: restore the key file (or point DATAHUB_KEY_FILE at it) instead of "
+                "creating a new one"
+            )
         ring = init_keys(paths, path)
         if announce:
             print(f"created a development key file at {path} (mode 0600; keep it out of git)")
