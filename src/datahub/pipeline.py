@@ -299,7 +299,8 @@ def _prepare_rows(
         ok = ~failed
         writers.write(st.ACCEPTED, st.to_arrow(pseudo.frame.loc[ok, acc_cols], acc_schema))
         if failed.any():
-            q = raw_strings(feed, chunk).loc[failed]
+            # only the quarantined rows need their cleaned text (cleaning is per cell)
+            q = raw_strings(feed, chunk.loc[failed])
             for c in ident_cols:
                 q[c] = pseudo.frame.loc[failed, c]
             q["_row_number"] = chunk.loc[failed, "_row_number"]

@@ -62,19 +62,31 @@ def _mode(values: pd.Series) -> object:
     return sorted(counts[counts == counts.max()].index)[0]
 
 
+def _group_mode(keys: pd.Series, values: pd.Series, index: pd.Index) -> pd.Series:
+    """:func:`_mode` of ``values`` per key, vectorised (a per-group lambda costs seconds)."""
+    df = pd.DataFrame({"k": keys.to_numpy(), "v": values.to_numpy()}).dropna(subset=["v"])
+    counts = df.groupby(["k", "v"], sort=False).size().rename("n").reset_index()
+    counts = counts.sort_values(
+        ["k", "n", "v"], ascending=[True, False, True], kind="mergesort"
+    ).drop_duplicates("k")
+    out = pd.Series(counts["v"].to_numpy(), index=counts["k"].to_numpy(), dtype=values.dtype)
+    return out.reindex(index)
+
+
 def build_index(records: pd.DataFrame, xref: pd.DataFrame, run_id: str) -> pd.DataFrame:
     """One row per person_key: departments present, record counts, ID token and quasi-identifiers."""
     joined = xref[["unique_id", "person_key"]].merge(records, on="unique_id")
     joined["department"] = _department(joined["feed"])
     g = joined.groupby("person_key")
+    size = g.size()
     index = pd.DataFrame(
         {
-            "n_records": g.size(),
+            "n_records": size,
             "n_feeds": g["feed"].nunique(),
             "n_departments": g["department"].nunique(),
             "id_token": g["id_token"].first(),
-            "birth_year": g["birth_year"].agg(_mode),
-            "sex": g["sex"].agg(_mode),
+            "birth_year": _group_mode(joined["person_key"], joined["birth_year"], size.index),
+            "sex": _group_mode(joined["person_key"], joined["sex"], size.index),
         }
     )
     present = pd.crosstab(joined["person_key"], joined["department"]) > 0

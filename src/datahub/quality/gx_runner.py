@@ -120,8 +120,11 @@ def _run(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Validate ``frame``; returns (index into ``expectations``, result dict) pairs."""
     cp, ids = _checkpoint(name, expectations)
-    res = cp.run(batch_parameters={"dataframe": frame}, expectation_parameters=params)
-    (vr,) = res.run_results.values()
+    (vd,) = cp.validation_definitions
+    # Batch.validate runs the same suite through the same Validator as Checkpoint.run,
+    # without the checkpoint's per-run result bookkeeping (~25 % of a small file's call)
+    batch = vd.data.get_batch(batch_parameters={"dataframe": frame})
+    vr = batch.validate(vd.suite, result_format=RESULT_FORMAT, expectation_parameters=params)
     # plain dicts of the few fields used (to_json_dict() costs ~0.1 s per run)
     return [
         (

@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,11 +108,15 @@ def _decode_or_none(sample: bytes, codec: str, complete: bool) -> str | None:
         return None
 
 
+#: C0 control characters other than tab, CR and LF (binary content shows them).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _control_ratio(text: str) -> float:
     if not text:
         return 0.0
-    bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n")
-    return bad / len(text)
+    # one regex pass in C instead of a Python loop over every character of the sample
+    return len(_CONTROL.findall(text)) / len(text)
 
 
 def _header_name_map(feed: Feed) -> dict[str, str]:
