@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,17 @@ pytestmark = pytest.mark.slow
 INGEST_DAGS = ("ingest_police", "ingest_government", "ingest_social_security", "ingest_community")
 BUILD_DAG = "build_warehouse"
 WAREHOUSE_QUEUE = "warehouse"
+#: Imported once per Celery worker, inherited by every forked task process.
+WORKER_PRELOAD = (
+    "datahub.pipeline",
+    "datahub.quality.gx_runner",
+    "datahub.warehouse.loader",
+    "datahub.warehouse.build",
+    "datahub.privacy.vault",
+    "great_expectations",
+)
+#: Hard limit for the whole cluster phase (start, four ingests, build), in seconds.
+CLUSTER_TIMEOUT = 1500
 #: Columns that legitimately differ between two runs of the same input.
 VOLATILE = (
     "_loaded_at",
@@ -74,7 +86,7 @@ def reference_home(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> 
 
 @pytest.fixture(scope="module")
 def celery_run(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict[str, Any]:
-    """Run the DAGs on the Celery cluster; return its DATAHUB_HOME and task instances."""
+    """Run the DAGs on the Celery cluster; return its DATAHUB_HOME, task instances, asset events."""
     missing = missing_binaries()
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (.ci/run installs them with apt-get)")
@@ -82,22 +94,37 @@ def celery_run(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict
     cluster = AirflowCeleryCluster(
         dags_folder=REPO_ROOT / "dags",
         workdir=tmp_path_factory.mktemp("cluster"),
-        extra_env={"DATAHUB_HOME": str(home), "DATAHUB_KEY_FILE": str(key_file)},
+        extra_env={
+            "DATAHUB_HOME": str(home),
+            "DATAHUB_SOURCES": str(SAMPLE_SOURCES),
+            "DATAHUB_KEY_FILE": str(key_file),
+            # Only the runs this test triggers: no @daily run of today (it would load today's
+            # snapshots first) and no Asset-triggered build_warehouse between the ingests.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        },
         pools={"datahub_warehouse": 1},
+        worker_preload=WORKER_PRELOAD,
     )
+    deadline = time.monotonic() + CLUSTER_TIMEOUT
+
+    def left() -> float:
+        return max(deadline - time.monotonic(), 1.0)
+
     tis: dict[str, list[dict[str, Any]]] = {}
     states: dict[str, str] = {}
     with cluster:
-        cluster.wait_dag_parsed([*INGEST_DAGS, BUILD_DAG])
+        cluster.wait_dag_parsed([*INGEST_DAGS, BUILD_DAG], timeout=min(300, left()))
         # All four departments at once: prepares spread over the default worker while the
         # single-slot pool serialises the loads on the warehouse worker.
         runs = {dag: cluster.trigger(dag, {"scope": "all"}) for dag in INGEST_DAGS}
         for dag, run_id in runs.items():
-            states[dag] = cluster.wait_run(dag, run_id)
+            states[dag] = cluster.wait_run(dag, run_id, timeout=left())
             tis[dag] = cluster.task_instances(dag, run_id)
-        run_id = cluster.trigger(BUILD_DAG, {})
-        states[BUILD_DAG] = cluster.wait_run(BUILD_DAG, run_id)
-        tis[BUILD_DAG] = cluster.task_instances(BUILD_DAG, run_id)
+        events = cluster.asset_events()
+        if all(s == "success" for s in states.values()):
+            run_id = cluster.trigger(BUILD_DAG, {})
+            states[BUILD_DAG] = cluster.wait_run(BUILD_DAG, run_id, timeout=left())
+            tis[BUILD_DAG] = cluster.task_instances(BUILD_DAG, run_id)
         failed = {d: s for d, s in states.items() if s != "success"}
         if failed:
             logs = "\n".join(
@@ -105,7 +132,7 @@ def celery_run(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict
                 for n in ("scheduler", "default-worker", "warehouse-worker")
             )
             pytest.fail(f"DAG runs not successful: {failed}\n{_ti_table(tis)}\n{logs}")
-    return {"home": home, "tis": tis}
+    return {"home": home, "tis": tis, "events": events}
 
 
 def _ti_table(tis: dict[str, list[dict[str, Any]]]) -> str:
@@ -156,6 +183,20 @@ def test_load_tasks_ran_only_on_the_warehouse_worker(celery_run: dict[str, Any])
     assert others and all(t.get("hostname") == "default-worker" for t in others), _ti_table(
         celery_run["tis"]
     )
+
+
+def test_ingest_dags_updated_their_assets(celery_run: dict[str, Any]) -> None:
+    from datahub.airflow_support import asset_uri
+    from datahub.sources.contracts import DEPARTMENTS
+
+    by_uri = {e["uri"]: e for e in celery_run["events"]}
+    for dept in DEPARTMENTS:
+        event = by_uri.get(asset_uri(dept))
+        assert event is not None, f"no asset event for {dept}: {sorted(by_uri)}"
+        assert (event["source_dag_id"], event["source_task_id"]) == (
+            f"ingest_{dept}",
+            "load_batches",
+        )
 
 
 def test_same_raw_and_quarantine_rows(celery_run: dict[str, Any], reference_home: Path) -> None:
