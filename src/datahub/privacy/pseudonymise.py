@@ -8,6 +8,7 @@ so that the prepare step never needs to open the vault file.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -112,11 +113,22 @@ class Pseudonymised:
         return out
 
 
+#: Ciphertexts already sealed in this process, per vault key fingerprint: AES-SIV costs
+#: ~10 µs a value and the same persons recur in every daily file. Bounded (cleared when full).
+_SEALED: dict[bytes, dict[tuple[str, str], bytes]] = {}
+_SEALED_MAX = 200_000
+
+
+def _sealed_cache(vault_key: bytes) -> dict[tuple[str, str], bytes]:
+    return _SEALED.setdefault(hashlib.sha256(b"datahub-vault-cache" + vault_key).digest(), {})
+
+
 class _VaultCollector:
     """Collects distinct (domain, token, normalised value) and seals them."""
 
-    def __init__(self, cipher: VaultCipher) -> None:
+    def __init__(self, cipher: VaultCipher, cache: dict[tuple[str, str], bytes]) -> None:
         self._cipher = cipher
+        self._cache = cache
         self._parts: list[pd.DataFrame] = []
 
     def add(self, domain: str, tokens: pd.Series, values: pd.Series) -> None:
@@ -128,16 +140,29 @@ class _VaultCollector:
         if not self._parts:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in VAULT_COLUMNS})
         allp = pd.concat(self._parts, ignore_index=True).drop_duplicates(["domain", "token"])
-        cts: list[bytes] = [b""] * len(allp)
+        tokens = allp["token"].astype("str").to_numpy()
+        cache = self._cache
+        cts: list[bytes | None] = [None] * len(allp)
         # GroupBy.indices are positions (allp's index has gaps after drop_duplicates)
         for domain, idx in allp.groupby("domain", sort=False).indices.items():
-            sealed = self._cipher.seal_many(str(domain), allp["value"].iloc[idx])
-            for i, ct in zip(idx, sealed, strict=True):
+            d = str(domain)
+            todo = []
+            for i in idx:
+                ct = cache.get((d, tokens[i]))
+                if ct is None:
+                    todo.append(i)
+                else:
+                    cts[i] = ct
+            sealed = self._cipher.seal_many(d, allp["value"].iloc[todo])
+            if len(cache) + len(todo) > _SEALED_MAX:
+                cache.clear()
+            for i, ct in zip(todo, sealed, strict=True):
                 cts[i] = ct
+                cache[(d, tokens[i])] = ct
         return pd.DataFrame(
             {
                 "domain": allp["domain"].astype("str").to_numpy(),
-                "token": allp["token"].astype("str").to_numpy(),
+                "token": tokens,
                 "ciphertext": pd.Series(cts, dtype="object").to_numpy(),
             }
         )
@@ -160,7 +185,7 @@ def pseudonymise_feed(feed: Feed, frame: pd.DataFrame, keyring: Keyring) -> Pseu
             keys[domain] = keyring.domain_key(domain, version)
         return tokenise_series(keys[domain], version, values)
 
-    vault = _VaultCollector(VaultCipher(keyring.vault_key))
+    vault = _VaultCollector(VaultCipher(keyring.vault_key), _sealed_cache(keyring.vault_key))
     new: dict[str, pd.Series] = {}
     flags: dict[str, str] = {}
     ids: dict[str, IdResult] = {}

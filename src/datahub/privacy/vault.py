@@ -112,7 +112,10 @@ class Vault:
         """
         if entries.empty:
             return 0
-        versions = {token_version(str(t)) for t in entries["token"].unique()}
+        # the version prefix of every distinct token, checked in one vectorised pass
+        tokens = pd.Series(entries["token"].unique(), dtype="str")
+        parsed = tokens.str.extract(TOKEN_RE.pattern)[0]
+        versions: set[int | None] = {None if pd.isna(v) else int(v) for v in parsed.unique()}
         if versions != {self.keyring.current_version}:
             shown = sorted(str(v) for v in versions)
             raise KeyProblem(
