@@ -29,9 +29,10 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 def _paths() -> Any:
-    from datahub.config import Paths
+    """DATAHUB_HOME as the ingest tasks see it (Variable ``datahub_home``, else the env)."""
+    from datahub.airflow_support import settings
 
-    return Paths.from_env()
+    return settings()[1]
 
 
 @dag(

@@ -224,6 +224,7 @@ class AirflowCeleryCluster:
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://airflow@127.0.0.1:{self.pg_port}/airflow",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
             "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",  # all task instances of a big run
             "AIRFLOW__API__BASE_URL": self.api,
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt"),
             "AIRFLOW__API__SECRET_KEY": self._secret("api"),

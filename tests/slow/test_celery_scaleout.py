@@ -6,7 +6,10 @@ dag-processor, one Celery worker for the default queue and one for the
 ``build_warehouse`` over ``sample_sources/``. The result is compared with
 ``datahub run`` + ``datahub build`` into another DATAHUB_HOME with the same key
 file: same rows per raw/quarantine table, same ledger balances, same marts.
-The load tasks must have run on the warehouse worker and nowhere else.
+The load and build tasks must have run on the warehouse worker and nowhere else,
+every prepare task on the default worker (the staged Parquet crosses over through
+``DATAHUB_HOME/staging``), and each ingest DAG must have updated its Asset. The
+scheduler creates no runs of its own (``use_job_schedule`` off): only the test's.
 """
 
 from __future__ import annotations
@@ -179,10 +182,19 @@ def test_load_tasks_ran_only_on_the_warehouse_worker(celery_run: dict[str, Any])
         celery_run["tis"]
     )
     assert any("load" in t["task_id"] for t in on_warehouse)
+    from datahub.pipeline import list_feed_files
+    from datahub.sources.contracts import DEPARTMENTS
+
+    prepares = [t for t in ingest if t["task_id"] == "prepare_file"]
+    assert len(prepares) == len(list_feed_files(SAMPLE_SOURCES, DEPARTMENTS)), "one per file"
     others = [t for t in ingest if t.get("queue") != WAREHOUSE_QUEUE and t["state"] == "success"]
     assert others and all(t.get("hostname") == "default-worker" for t in others), _ti_table(
         celery_run["tis"]
     )
+    build = celery_run["tis"][BUILD_DAG]
+    assert build and all(
+        t.get("queue") == WAREHOUSE_QUEUE and t.get("hostname") == "warehouse-worker" for t in build
+    ), _ti_table(celery_run["tis"])
 
 
 def test_ingest_dags_updated_their_assets(celery_run: dict[str, Any]) -> None:
