@@ -134,7 +134,13 @@ def test_airflow_connection_names_the_key_file(tmp_path: Path) -> None:
     import sys
 
     target = tmp_path / "from_airflow.key"
-    env = {k: v for k, v in os.environ.items() if k != ENV_KEY_FILE}
+    # dag.test() in earlier tests leaves AIRFLOW_CTX_* in this process's environment:
+    # drop them so that "outside a task" really is outside one.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != ENV_KEY_FILE and not k.startswith("AIRFLOW_CTX_")
+    }
     env["AIRFLOW_CONN_DATAHUB_KEYS"] = json.dumps(
         {"conn_type": "generic", "extra": {"key_file": str(target)}}
     )
