@@ -104,3 +104,15 @@ def test_gx_counts_equal_the_row_masks_and_reasons_follow() -> None:
     assert result["meta"]["batch_success"] is False  # 5 of 6 rows failed
     text = str(result)
     assert "I1" not in text and "飞鸽" not in text  # no cell value in the stored result
+
+
+def test_gx_batches_skip_the_dataframe_fingerprint() -> None:
+    """gx_runner turns off GX's per-batch md5 of the whole frame (most of a large validation)."""
+    from datahub.quality import gx_runner
+
+    exps = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {}}]
+    cp, _ = gx_runner._checkpoint("fingerprint_probe", exps)
+    (vd,) = cp.validation_definitions
+    batch = vd.data.get_batch(batch_parameters={"dataframe": pd.DataFrame({"a": [1, 2]})})
+    assert "ge_load_time" in batch.batch_markers
+    assert "pandas_data_fingerprint" not in batch.batch_markers
