@@ -115,6 +115,23 @@ def test_append_is_idempotent_and_reidentify_logs(tmp_path: Path) -> None:
     assert read_audit_head(paths).seq == 6
 
 
+def test_tokens_of_another_version_or_malformed_are_refused(tmp_path: Path) -> None:
+    paths = Paths(tmp_path)
+    ring = make_keyring(tmp_path)
+    _, entries = _vault_entries(ring)
+    stale = entries.copy()
+    stale.loc[stale.index[0], "token"] = "k9_" + "a" * 32
+    broken = entries.copy()
+    broken.loc[broken.index[-1], "token"] = "k1_not-hex"
+    with open_vault(paths, ring) as v:
+        with pytest.raises(KeyProblem, match=r"version\(s\) 1, 9 but the key file is at version 1"):
+            v.append(stale)
+        with pytest.raises(KeyProblem, match="None"):
+            v.append(broken)
+        assert v.count() == 0
+        assert v.append(entries) == len(entries)
+
+
 def test_wrong_key_refused_and_nothing_written(tmp_path: Path) -> None:
     paths = Paths(tmp_path)
     ring = make_keyring(tmp_path)
