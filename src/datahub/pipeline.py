@@ -476,8 +476,6 @@ def ingest_file(
     now: dt.datetime | None = None,
 ) -> FileOutcome:
     """prepare + load of one file in this process. Batch rejections are returned, not raised."""
-    from datahub.warehouse.loader import BatchRejected
-
     batch = prepare(
         path,
         paths=paths,
@@ -486,6 +484,15 @@ def ingest_file(
         sources_root=sources_root,
         now=now,
     )
+    return load_outcome(path, batch, paths=paths, keyring=keyring, con=con, vault=vault)
+
+
+def load_outcome(
+    path: Path, batch: Path, *, paths: Paths, keyring: Keyring, con: Any = None, vault: Any = None
+) -> FileOutcome:
+    """Load a prepared batch of ``path``; a batch rejection becomes the outcome, not an error."""
+    from datahub.warehouse.loader import BatchRejected
+
     try:
         out = load(batch, paths=paths, keyring=keyring, con=con, vault=vault)
     except BatchRejected as exc:
@@ -511,24 +518,96 @@ def run_sources(
     departments: tuple[str, ...] = DEPARTMENTS,
     progress: Callable[[int, int, FileOutcome], None] | None = None,
     build_docs: bool = True,
+    workers: int = 1,
 ) -> list[FileOutcome]:
-    """Ingest every feed file of a sources folder (snapshots first, then events by date)."""
+    """Ingest every feed file of a sources folder (snapshots first, then events by date).
+
+    With ``workers`` > 1 the per-file prepare (read → normalise → pseudonymise →
+    validate → staged Parquet) runs in that many worker processes while this
+    process, the only writer, loads the batches strictly in file order — the
+    same split the Airflow DAGs make between any worker and the ``warehouse``
+    queue. The result is the same as with one worker.
+    """
     from datahub.privacy.vault import open_vault
     from datahub.warehouse.loader import open_warehouse
 
     files = list_feed_files(sources, departments)
     outcomes: list[FileOutcome] = []
-    with open_warehouse(paths) as con, open_vault(paths, keyring) as vault:
-        for i, f in enumerate(files, 1):
-            o = ingest_file(
-                f, paths=paths, keyring=keyring, sources_root=sources, con=con, vault=vault
+    with contextlib.ExitStack() as stack:
+        batches = (
+            _prepared_in_pool(
+                stack, files, paths=paths, keyring=keyring, sources=sources, workers=workers
             )
+            if workers > 1
+            else None
+        )
+        con = stack.enter_context(open_warehouse(paths))
+        vault = stack.enter_context(open_vault(paths, keyring))
+        for i, f in enumerate(files, 1):
+            if batches is None:
+                o = ingest_file(
+                    f, paths=paths, keyring=keyring, sources_root=sources, con=con, vault=vault
+                )
+            else:
+                o = load_outcome(
+                    f, next(batches), paths=paths, keyring=keyring, con=con, vault=vault
+                )
             outcomes.append(o)
             if progress is not None:
                 progress(i, len(files), o)
     if build_docs:
         build_data_docs(paths)
     return outcomes
+
+
+def _prepared_in_pool(
+    stack: contextlib.ExitStack,
+    files: list[Path],
+    *,
+    paths: Paths,
+    keyring: Keyring,
+    sources: Path,
+    workers: int,
+) -> Iterator[Path]:
+    """Submit every file's prepare to a process pool; yield the batch folders in file order.
+
+    Workers come from a forkserver that has imported GX once (a fork of this
+    process could inherit DuckDB and Arrow threads). Each worker loads the key
+    file itself: key material never crosses the process boundary. On error or
+    interruption the queued prepares are cancelled.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["datahub.pipeline", "datahub.quality.gx_runner"])
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=ctx))
+    stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+    futures = [
+        pool.submit(_prepare_job, str(f), paths, str(keyring.path), str(sources)) for f in files
+    ]
+
+    def ordered() -> Iterator[Path]:
+        for fut in futures:
+            yield Path(fut.result())
+
+    return ordered()
+
+
+_worker_keyrings: dict[tuple[str, str], Keyring] = {}
+
+
+def _prepare_job(path: str, paths: Paths, key_file: str, sources: str) -> str:
+    """Process-pool entry point: :func:`prepare` one file, return its batch folder."""
+    from datahub.privacy.keys import load_keyring
+    from datahub.quality.gx_runner import quiet_gx_logging
+
+    quiet_gx_logging()
+    cache_key = (str(paths.home), key_file)
+    keyring = _worker_keyrings.get(cache_key)
+    if keyring is None:
+        keyring = _worker_keyrings[cache_key] = load_keyring(paths, Path(key_file))
+    return str(prepare(Path(path), paths=paths, keyring=keyring, sources_root=Path(sources)))
 
 
 def build_data_docs(paths: Paths) -> Path:

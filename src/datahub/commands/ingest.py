@@ -96,6 +96,14 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
             Path, typer.Option(help="sources folder with one sub-folder per department")
         ] = SAMPLE_SOURCES,
         docs: Annotated[bool, typer.Option(help="build GX Data Docs at the end")] = True,
+        workers: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                help="processes preparing files in parallel (read → pseudonymise → validate); "
+                "this process alone loads them, in file order",
+            ),
+        ] = 1,
     ) -> None:
         """Ingest every feed file of a sources folder: snapshots first, then events by date."""
         _quiet()
@@ -106,7 +114,12 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         try:
             keyring = ensure_dev_keys(paths)
             outcomes = pipeline.run_sources(
-                sources, paths=paths, keyring=keyring, progress=_print_outcome, build_docs=docs
+                sources,
+                paths=paths,
+                keyring=keyring,
+                progress=_print_outcome,
+                build_docs=docs,
+                workers=workers,
             )
         except KeyProblem as exc:
             typer.echo(f"error: {exc}", err=True)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from datahub.quality.suites import REASONS
 from datahub.sources.contracts import Feed
@@ -44,10 +47,31 @@ class FileState:
     seen_rows: set[int] = field(default_factory=set)
 
 
+_MISSING_CELL = "\x00<missing>"
+
+
 def _row_hashes(raw: pd.DataFrame, cols: Iterable[str]) -> np.ndarray:
-    # hashes stay in memory only; the cleaned text makes "a b" and "a b " equal
-    frame = raw[list(cols)].astype("string").fillna("\x00<missing>")
+    # hashes stay in memory only (per file); a missing field and an empty one differ.
+    # The reader's cells are str or None: hash the object arrays as they are (a cast
+    # to pandas "string" first cost a third of this function).
+    frame = pd.DataFrame(
+        {c: raw[c].to_numpy(dtype=object) for c in cols}, index=raw.index, copy=False
+    ).fillna(_MISSING_CELL)
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+@lru_cache(maxsize=16)
+def _code_array(codes: frozenset[str]) -> pa.Array:
+    # a frozenset caches its hash, so the lookup is cheap; pandas' isin would turn the
+    # set into a list and hash it again for every chunk
+    return pa.array(sorted(codes), type=pa.string())
+
+
+def unknown_codes(s: pd.Series, codes: frozenset[str]) -> pd.Series:
+    """True where ``s`` holds a value that is not one of ``codes`` (missing is not unknown)."""
+    arr = pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    known = pc.is_in(arr, value_set=_code_array(codes)).to_numpy(zero_copy_only=False)
+    return pd.Series(s.notna().to_numpy(dtype=bool) & ~known, index=s.index)
 
 
 def duplicate_rows(feed: Feed, raw: pd.DataFrame, state: FileState) -> pd.Series:
@@ -99,7 +123,7 @@ def add_check_columns(
         if c.references is not None:
             codes = refs.codes(c.references)
             if codes is not None:
-                unknown = unknown | (s.notna() & ~s.isin(codes)).fillna(False).astype(bool)
+                unknown = unknown | unknown_codes(s, codes)
         if c.type in ("date", "datetime"):
             future = future | (s > limit).fillna(False).astype(bool)
         elif c.type == "month":

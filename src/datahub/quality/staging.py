@@ -98,6 +98,11 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         if pa.types.is_date32(f.type):
             s = pd.to_datetime(s).dt.date.astype(object).where(s.notna(), None)
         elif pa.types.is_string(f.type):
+            if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+                # already Arrow strings: hand the buffers over instead of boxing every cell
+                arr = pa.array(s.array, from_pandas=True)
+                arrays.append(arr if arr.type == f.type else arr.cast(f.type))
+                continue
             s = s.astype(object).where(s.notna(), None)
         elif pa.types.is_integer(f.type):
             s = s.astype("Int64")
