@@ -18,6 +18,7 @@ writes a pyinstrument profile of the base-scale ingest and build.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -107,6 +108,7 @@ def child_ingest(args: dict[str, Any]) -> dict[str, Any]:
     hooks = install(clock)
     label_per_feed(clock)
     start = time.perf_counter()
+    startup = _startup()
     outcomes = _profiled(
         args,
         lambda: pipeline.run_sources(
@@ -117,6 +119,7 @@ def child_ingest(args: dict[str, Any]) -> dict[str, Any]:
     summary = pipeline.summarise(outcomes)
     return {
         "seconds": wall,
+        "startup_seconds": startup,
         "hooks": hooks,
         "stages": clock.close(),
         "feeds": {
@@ -126,6 +129,67 @@ def child_ingest(args: dict[str, Any]) -> dict[str, Any]:
             }
             for r in summary.itertuples()
         },
+    }
+
+
+def _startup() -> float:
+    """One-off per-process cost, timed apart from the feeds: GX import and context, pypinyin's
+    dictionaries, DuckDB. Paid once per worker process, not per file; the floor has no such cost."""
+    start = time.perf_counter()
+    from datahub.privacy.normalise import name_pinyin
+    from datahub.quality.gx_runner import _gx_context
+    from datahub.warehouse.db import memory
+
+    _gx_context()
+    name_pinyin("张伟")
+    memory().close()
+    return time.perf_counter() - start
+
+
+def child_ingest_parallel(args: dict[str, Any]) -> dict[str, Any]:
+    """Whole ingest with ``workers`` prepare processes; wall time and the process tree's peak RSS."""
+    import threading
+
+    import psutil
+
+    _quiet()
+    import datahub.pipeline as pipeline
+    from datahub.config import Paths
+    from datahub.privacy.keys import ensure_dev_keys
+
+    paths = Paths(Path(args["home"]))
+    keyring = ensure_dev_keys(paths, announce=False)
+    me = psutil.Process()
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a worker may exit mid-sample
+                    total += p.memory_info().rss
+            peak[0] = max(peak[0], total)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    outcomes = pipeline.run_sources(
+        Path(args["sources"]),
+        paths=paths,
+        keyring=keyring,
+        build_docs=False,
+        workers=int(args["workers"]),
+    )
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    summary = pipeline.summarise(outcomes)
+    return {
+        "seconds": wall,
+        "workers": int(args["workers"]),
+        "peak_rss_tree_mb": peak[0] / 1024**2,
+        "rows": int(summary["read"].sum()),
     }
 
 
@@ -173,7 +237,12 @@ def _linkage_quality(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-CHILD_STEPS = {"floor": child_floor, "ingest": child_ingest, "build": child_build}
+CHILD_STEPS = {
+    "floor": child_floor,
+    "ingest": child_ingest,
+    "ingest_parallel": child_ingest_parallel,
+    "build": child_build,
+}
 
 
 # ====================================================================== orchestration
@@ -222,8 +291,9 @@ def measure_scale(
     *,
     build: bool,
     profile_dir: Path | None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Generate, floor, ingest and build at one scale."""
+    """Generate, floor, ingest (one process, then ``workers`` processes) and build at one scale."""
     from datahub.sources.contracts import FEEDS
 
     log(f"scale {scale:g}: {persons} persons, {ipd:g} incidents/day")
@@ -240,6 +310,24 @@ def measure_scale(
     prof = {"profile": str(profile_dir / "ingest.txt")} if profile_dir else {}
     ing = run_child("ingest", {"sources": str(sources), "home": str(home), **prof})
     log(f"  ingest: {ing.wall_s:.1f} s, peak {ing.peak_rss_mb:.0f} MB")
+    parallel = None
+    if workers > 1:
+        phome = DATA_DIR / f"home-{sources.name}-w{workers}"
+        shutil.rmtree(phome, ignore_errors=True)
+        par = run_child(
+            "ingest_parallel", {"sources": str(sources), "home": str(phome), "workers": workers}
+        )
+        shutil.rmtree(phome, ignore_errors=True)
+        parallel = {
+            "workers": workers,
+            "seconds": round(par.payload["seconds"], 2),
+            "peak_rss_tree_mb": round(par.payload["peak_rss_tree_mb"], 1),
+            "rows": par.payload["rows"],
+            "ingest_vs_floor_ratio": round(par.payload["seconds"] / floor_total, 2)
+            if floor_total
+            else None,
+        }
+        log(f"  ingest, {workers} workers: {par.payload['seconds']:.1f} s")
     result: dict[str, Any] = {
         "scale": scale,
         "persons": persons,
@@ -250,6 +338,7 @@ def measure_scale(
         "floor": floors,
         "floor_seconds": floor_total,
         "ingest": _ingest_summary(ing, floors),
+        "ingest_parallel": parallel,
     }
     if build:
         prof = {"profile": str(profile_dir / "build.txt")} if profile_dir else {}
@@ -307,6 +396,7 @@ def _ingest_summary(ing: ChildResult, floors: dict[str, dict[str, Any]]) -> dict
     floor_total = sum(f.get("seconds", 0.0) for f in floors.values())
     return {
         "seconds": round(ing.wall_s, 2),
+        "startup_seconds": round(p.get("startup_seconds", 0.0), 2),
         "peak_rss_mb": round(ing.peak_rss_mb, 1),
         "rows": rows_total,
         "rows_per_s": rows_per_s(rows_total, ing.wall_s),
@@ -414,6 +504,12 @@ def main(argv: list[str] | None = None) -> int:
         "rate is raised so the incidents feed keeps its size)",
     )
     ap.add_argument("--no-build", action="store_true", help="ingest only (skip datahub build)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="also time the whole ingest with this many prepare processes (1: skip)",
+    )
     ap.add_argument("--build-scales", default="1", help="scales at which to run datahub build too")
     ap.add_argument(
         "--profile", action="store_true", help="pyinstrument profiles of the base-scale run"
@@ -446,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 opts.days,
                 build=not opts.no_build and k in build_scales,
                 profile_dir=profile_dir if i == 0 else None,
+                workers=opts.workers,
             )
         )
     results = {

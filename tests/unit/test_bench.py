@@ -52,7 +52,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench")
     res = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--persons", "300", "--incidents-per-day", "20", "--scales", "1", "--days", "2",
-         "--no-build", "--label", "smoke", "--results", str(out)],
+         "--no-build", "--workers", "2", "--label", "smoke", "--results", str(out)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
@@ -75,3 +75,13 @@ def test_smoke_run_reports_every_feed_against_the_floor(smoke: dict) -> None:
     for key in ("python", "duckdb", "gx", "airflow", "splink"):
         assert smoke["versions"][key]
     assert smoke["scaling"]["scales"] == [1.0]
+
+
+def test_smoke_run_times_start_up_and_a_parallel_ingest(smoke: dict) -> None:
+    run = smoke["runs"][0]
+    assert run["ingest"]["startup_seconds"] > 0
+    par = run["ingest_parallel"]
+    assert par["workers"] >= 2
+    # the parallel run read exactly the rows the one-process run read
+    assert par["rows"] == sum(f["counts"]["read"] for f in run["ingest"]["feeds"].values()) > 0
+    assert par["ingest_vs_floor_ratio"] > 0 and par["peak_rss_tree_mb"] > 0
