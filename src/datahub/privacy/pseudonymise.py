@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from datahub.privacy.cipher import VaultCipher
@@ -113,57 +114,76 @@ class Pseudonymised:
         return out
 
 
-#: Ciphertexts already sealed in this process, per vault key fingerprint: AES-SIV costs
-#: ~10 µs a value and the same persons recur in every daily file. Bounded (cleared when full).
-_SEALED: dict[bytes, dict[tuple[str, str], bytes]] = {}
+#: Ciphertexts already sealed in this process, per vault key fingerprint and domain
+#: (a Series token → ciphertext): AES-SIV costs ~3 µs a value plus Python overhead, and
+#: the same persons recur in every daily file. Bounded (cleared when full).
+_SEALED: dict[bytes, dict[str, pd.Series]] = {}
 _SEALED_MAX = 200_000
 
 
-def _sealed_cache(vault_key: bytes) -> dict[tuple[str, str], bytes]:
+def _sealed_cache(vault_key: bytes) -> dict[str, pd.Series]:
     return _SEALED.setdefault(hashlib.sha256(b"datahub-vault-cache" + vault_key).digest(), {})
 
 
 class _VaultCollector:
-    """Collects distinct (domain, token, normalised value) and seals them."""
+    """Collects distinct (domain, token, normalised value) and seals them.
 
-    def __init__(self, cipher: VaultCipher, cache: dict[tuple[str, str], bytes]) -> None:
+    Per domain, the distinct tokens are matched against the process cache in
+    one vectorised step; only new ones are encrypted.
+    """
+
+    def __init__(self, cipher: VaultCipher, cache: dict[str, pd.Series]) -> None:
         self._cipher = cipher
         self._cache = cache
-        self._parts: list[pd.DataFrame] = []
+        self._parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
 
     def add(self, domain: str, tokens: pd.Series, values: pd.Series) -> None:
-        pairs = pd.DataFrame({"token": tokens, "value": values}).dropna().drop_duplicates("token")
-        pairs.insert(0, "domain", domain)
-        self._parts.append(pairs)
+        self._parts.setdefault(domain, []).append(
+            (tokens.to_numpy(dtype=object), values.to_numpy(dtype=object))
+        )
+
+    def _sealed(self, domain: str) -> pd.DataFrame:
+        parts = self._parts[domain]
+        pairs = pd.DataFrame(
+            {
+                "token": np.concatenate([t for t, _ in parts]),
+                "value": np.concatenate([v for _, v in parts]),
+            }
+        )
+        pairs = pairs[pairs["token"].notna() & pairs["value"].notna()]
+        pairs = pairs.drop_duplicates("token", ignore_index=True)
+        cached = self._cache.get(domain)
+        if cached is None:
+            cached = pd.Series([], dtype=object)
+        cts = pairs["token"].map(cached)  # NaN where not cached yet
+        todo = cts.isna().to_numpy()
+        if todo.any():
+            sealed = self._cipher.seal_many(domain, pairs["value"].to_numpy()[todo].tolist())
+            new = pd.Series(sealed, index=pairs["token"].to_numpy()[todo], dtype=object)
+            cts = cts.astype(object)
+            cts.iloc[np.flatnonzero(todo)] = sealed
+            if sum(len(v) for v in self._cache.values()) + len(new) > _SEALED_MAX:
+                self._cache.clear()
+                cached = pd.Series([], dtype=object)
+            self._cache[domain] = pd.concat([cached, new]) if len(cached) else new
+        return pd.DataFrame(
+            {
+                "domain": domain,
+                "token": pairs["token"].to_numpy(),
+                "ciphertext": cts.to_numpy(dtype=object),
+            }
+        )
 
     def frame(self) -> pd.DataFrame:
         if not self._parts:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in VAULT_COLUMNS})
-        allp = pd.concat(self._parts, ignore_index=True).drop_duplicates(["domain", "token"])
-        tokens = allp["token"].astype("str").to_numpy()
-        cache = self._cache
-        cts: list[bytes | None] = [None] * len(allp)
-        # GroupBy.indices are positions (allp's index has gaps after drop_duplicates)
-        for domain, idx in allp.groupby("domain", sort=False).indices.items():
-            d = str(domain)
-            todo = []
-            for i in idx:
-                ct = cache.get((d, tokens[i]))
-                if ct is None:
-                    todo.append(i)
-                else:
-                    cts[i] = ct
-            sealed = self._cipher.seal_many(d, allp["value"].iloc[todo])
-            if len(cache) + len(todo) > _SEALED_MAX:
-                cache.clear()
-            for i, ct in zip(todo, sealed, strict=True):
-                cts[i] = ct
-                cache[(d, tokens[i])] = ct
+        frames = [self._sealed(d) for d in self._parts]
+        out = pd.concat(frames, ignore_index=True)
         return pd.DataFrame(
             {
-                "domain": allp["domain"].astype("str").to_numpy(),
-                "token": tokens,
-                "ciphertext": pd.Series(cts, dtype="object").to_numpy(),
+                "domain": out["domain"].astype("str").to_numpy(),
+                "token": out["token"].astype("str").to_numpy(),
+                "ciphertext": out["ciphertext"].to_numpy(dtype=object),
             }
         )
 
