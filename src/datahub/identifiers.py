@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 ID_WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_MAP = "10X98765432"
 
@@ -71,6 +73,31 @@ def id_check_char(first17: str) -> str:
         raise ValueError("need exactly 17 digits")
     total = sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True))
     return ID_CHECK_MAP[total % 11]
+
+
+def id_check_codes(first17: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`id_check_char`: ``(n, 17)`` digit values → ``(n,)`` check-character codes.
+
+    Returns the check characters as ASCII codes (``uint8``; ``ord('X')`` for X).
+    """
+    total = first17.astype(np.int64) @ np.asarray(ID_WEIGHTS, dtype=np.int64)
+    return _ID_CHECK_CODES[total % 11]
+
+
+_ID_CHECK_CODES = np.frombuffer(ID_CHECK_MAP.encode("ascii"), dtype=np.uint8)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def real_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Vectorised: True where ``datetime.date(year, month, day)`` would not raise.
+
+    Proleptic Gregorian calendar, years 1..9999, as :mod:`datetime` has it.
+    """
+    year, month, day = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
+    ok_month = (month >= 1) & (month <= 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last_day = _DAYS_IN_MONTH[np.where(ok_month, month, 0)] + (leap & (month == 2))
+    return (year >= 1) & (year <= 9999) & ok_month & (day >= 1) & (day <= last_day)
 
 
 def _birth_date(yyyymmdd: str) -> dt.date | None:

@@ -6,6 +6,12 @@ columns are parsed per the contract — every spelling in ``DATETIME_FORMATS``,
 text but does not parse is recorded in a ``bad`` mask (row reason
 ``bad_value``). Identifier columns stay strings: the privacy step normalises
 and tokenises them.
+
+Cleaning is vectorised for the common case: cells already in clean form pass
+through as they are (picked out by one Arrow regex whose character classes are
+exactly Python's ``str.isspace`` set and the fullwidth range), and only the rest
+go through the per-value reference :func:`_clean_one`, so the result is the
+same as :func:`clean_strings_reference` value for value.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from datahub.sources.contracts import (
     DATE_FORMATS,
@@ -25,6 +33,34 @@ from datahub.sources.contracts import (
 
 #: Fullwidth digits/letters/punctuation (U+FF01..U+FF5E) map to ASCII by a fixed offset.
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+#: Code points for which Python's ``str.isspace`` is true (what ``str.strip()`` removes),
+#: as inclusive ranges; a unit test checks this against ``str.isspace`` over all of Unicode.
+PY_WHITESPACE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x09, 0x0D),
+    (0x1C, 0x20),
+    (0x85, 0x85),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+)
+#: The code points ``_FULLWIDTH`` rewrites, as inclusive ranges.
+FULLWIDTH_RANGES: tuple[tuple[int, int], ...] = ((0xFF01, 0xFF5E), (0x3000, 0x3000))
+
+
+def re2_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """An RE2 character class (``[...]``) matching exactly the given code-point ranges."""
+    return "[" + "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in ranges) + "]"
+
+
+_WS = re2_class(PY_WHITESPACE_RANGES)
+#: A cell ``_clean_one`` would change: empty, whitespace at either end, or a fullwidth char.
+#: (RE2's ``$`` is the end of the text only, unlike Python's before a final newline.)
+_NEEDS_CLEANING = f"^$|^{_WS}|{_WS}$|{re2_class(FULLWIDTH_RANGES)}"
 
 
 @dataclass
@@ -40,13 +76,75 @@ def _clean_one(v: object) -> str | None:
     return t or None
 
 
-def clean_strings(s: pd.Series) -> pd.Series:
-    """Strip, fold fullwidth ASCII, and turn empty cells into ``None`` (object dtype)."""
-    # clean each distinct value once (codes, categories, dates repeat a lot) and map back;
-    # a plain loop over the uniques beats pandas' per-op overhead of .str chains
+def clean_strings_reference(s: pd.Series) -> pd.Series:
+    """Per-distinct-value :func:`clean_strings` (the reference the fast path must equal)."""
+    # clean each distinct value once (codes, categories, dates repeat a lot) and map back
     codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
     cleaned = np.array([_clean_one(v) for v in uniques] + [None], dtype=object)
     return pd.Series(cleaned[codes], index=s.index, dtype=object)
+
+
+def arrow_strings(values: np.ndarray) -> pa.StringArray | None:
+    """``values`` (object array of ``str`` and missing cells) as an Arrow string array.
+
+    Missing cells (``None``, NaN, ``pd.NA``: what ``pd.factorize`` treats as NA) become
+    nulls. Returns None when a cell is neither a ``str`` nor missing, or cannot be UTF-8
+    encoded (a lone surrogate): callers then take their per-value reference path.
+    """
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return None  # bytes, numbers, NaT, ...: only the reference's str(v) handles them
+    try:
+        arr = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):
+        return None
+    return arr if isinstance(arr, pa.StringArray) else None
+
+
+def regex_mask(strings: pa.StringArray, pattern: str) -> np.ndarray:
+    """Boolean numpy mask: True where a non-null string matches the RE2 ``pattern``."""
+    matched = pc.fill_null(pc.match_substring_regex(strings, pattern), False)
+    return np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _mostly_distinct(values: np.ndarray, sample: int = 2000) -> bool:
+    """True when a spread sample of ``values`` is mostly distinct (incident numbers, times)."""
+    if len(values) <= sample:
+        return False  # small: factorizing costs nothing
+    picked = values[:: len(values) // sample]
+    return len(pd.unique(picked)) > len(picked) // 2
+
+
+def _clean_distinct(uniques: np.ndarray) -> np.ndarray:
+    """``[_clean_one(v) for v in uniques]`` for the non-NA distinct values of a column."""
+    strings = arrow_strings(uniques)
+    if strings is None:
+        return np.array([_clean_one(v) for v in uniques], dtype=object)
+    out = uniques.copy()
+    todo = np.flatnonzero(regex_mask(strings, _NEEDS_CLEANING))
+    out[todo] = [_clean_one(v) for v in uniques[todo]]
+    return out
+
+
+def clean_strings(s: pd.Series) -> pd.Series:
+    """Strip, fold fullwidth ASCII, and turn empty cells into ``None`` (object dtype)."""
+    values = s.to_numpy(dtype=object)
+    # Cells already clean pass through unchanged; only the rest take the per-value path.
+    # Columns that repeat (codes, categories) are checked per distinct value, as the
+    # reference does; mostly-distinct ones per row, since hashing them costs more.
+    if not _mostly_distinct(values):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        cleaned = np.full(len(uniques) + 1, None, dtype=object)  # last: NA → None
+        cleaned[:-1] = _clean_distinct(uniques)
+        return pd.Series(cleaned[codes], index=s.index, dtype=object)
+    strings = arrow_strings(values)
+    if strings is None:
+        return clean_strings_reference(s)
+    out = values.copy()
+    out[np.asarray(strings.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = None
+    todo = regex_mask(strings, _NEEDS_CLEANING)
+    if todo.any():
+        out[todo] = clean_strings_reference(pd.Series(values[todo], dtype=object)).to_numpy()
+    return pd.Series(out, index=s.index, dtype=object)
 
 
 def _parse_with_formats(s: pd.Series, formats: tuple[str, ...]) -> pd.Series:
