@@ -287,14 +287,17 @@ def _prepare_rows(
         vframe = add_check_columns(
             feed, pseudo.frame, typed, chunk, refs=refs, limit=limit, state=state
         )
-        masks = reason_masks(suite, vframe)
+        counts: dict[str, int] = {}
+        masks = reason_masks(suite, vframe, counts)
         failed = (
             pd.concat(list(masks.values()), axis=1).any(axis=1)
             if masks
             else pd.Series(False, index=vframe.index)
         )
         vframe["_row_failed"] = failed.to_numpy(dtype=bool)
-        validation.add_chunk(vframe, whole_file_bounds=(lo, hi) if single else None)
+        validation.add_chunk(
+            vframe, whole_file_bounds=(lo, hi) if single else None, row_counts=counts
+        )
         reasons = row_reasons(masks, vframe.index)
         ok = ~failed
         writers.write(st.ACCEPTED, st.to_arrow(pseudo.frame.loc[ok, acc_cols], acc_schema))

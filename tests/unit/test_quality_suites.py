@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from datahub.config import EXPECTATIONS_DIR
 from datahub.quality.checks import reason_masks, row_reasons
@@ -116,3 +117,23 @@ def test_gx_batches_skip_the_dataframe_fingerprint() -> None:
     batch = vd.data.get_batch(batch_parameters={"dataframe": pd.DataFrame({"a": [1, 2]})})
     assert "ge_load_time" in batch.batch_markers
     assert "pandas_data_fingerprint" not in batch.batch_markers
+
+
+def test_gx_disagreeing_with_the_row_masks_stops_the_file() -> None:
+    """The cross-check is live: a row count GX does not confirm raises QualityMismatch."""
+    from datahub.quality.checks import expectation_key, row_level
+    from datahub.quality.gx_runner import QualityMismatch
+
+    feed = FEEDS_BY_KEY["police.incidents"]
+    suite = load_suite(feed, EXPECTATIONS_DIR)
+    frame = _frame()
+    counts: dict[str, int] = {}
+    masks = reason_masks(suite, frame, counts)
+    frame["_row_failed"] = pd.concat(list(masks.values()), axis=1).any(axis=1).to_numpy(dtype=bool)
+    dup = next(e for e in row_level(suite) if e["meta"]["reason"] == "duplicate_row")
+    assert counts[expectation_key(dup)] == 1
+    counts[expectation_key(dup)] = 0  # a row check that missed the duplicate GX sees
+    with pytest.raises(QualityMismatch, match="_duplicate_row"):
+        FileValidation(feed.table, suite).add_chunk(
+            frame, whole_file_bounds=(0, 100), row_counts=counts
+        )

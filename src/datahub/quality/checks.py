@@ -11,6 +11,7 @@ so the quarantine and the validation report cannot drift apart.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -161,8 +162,19 @@ def row_level(suite: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in suite["expectations"] if e["meta"].get("level") == "row"]
 
 
-def reason_masks(suite: dict[str, Any], frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """Reason code → rows failing at least one expectation with that reason."""
+def expectation_key(exp: dict[str, Any]) -> str:
+    """A stable identity of one expectation (type + kwargs) within a suite."""
+    return json.dumps([exp["type"], exp["kwargs"]], sort_keys=True, ensure_ascii=False)
+
+
+def reason_masks(
+    suite: dict[str, Any], frame: pd.DataFrame, counts: dict[str, int] | None = None
+) -> dict[str, pd.Series]:
+    """Reason code → rows failing at least one expectation with that reason.
+
+    ``counts``, when given, receives each row-level expectation's failing-row
+    count under :func:`expectation_key` (the GX cross-check reuses them).
+    """
     out: dict[str, pd.Series] = {}
     for exp in row_level(suite):
         mask = failure_mask(exp, frame)
@@ -170,6 +182,8 @@ def reason_masks(suite: dict[str, Any], frame: pd.DataFrame) -> dict[str, pd.Ser
             raise ValueError(f"row-level expectation {exp['type']} has no row mask")
         reason = exp["meta"]["reason"]
         mask = mask.fillna(False).astype(bool)
+        if counts is not None:
+            counts[expectation_key(exp)] = int(mask.sum())
         out[reason] = out[reason] | mask if reason in out else mask
     return out
 

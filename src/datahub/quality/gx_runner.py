@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from datahub.quality.checks import failure_mask
+from datahub.quality.checks import expectation_key, failure_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from great_expectations.data_context import AbstractDataContext
@@ -231,7 +231,11 @@ class FileValidation:
         self._finished = False
 
     def add_chunk(
-        self, frame: pd.DataFrame, *, whole_file_bounds: tuple[int, int] | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        whole_file_bounds: tuple[int, int] | None = None,
+        row_counts: dict[str, int] | None = None,
     ) -> None:
         """Validate one chunk of the validation frame; check GX agrees with the row masks.
 
@@ -272,8 +276,10 @@ class FileValidation:
             t.unexpected_count += int(res.get("unexpected_count") or 0)
             t.missing_count += int(res.get("missing_count") or 0)
             if t.exp["meta"].get("level") == "row":
-                mask = failure_mask(t.exp, frame)
-                expected = int(mask.sum()) if mask is not None else None
+                expected = (row_counts or {}).get(expectation_key(t.exp))
+                if expected is None:
+                    mask = failure_mask(t.exp, frame)
+                    expected = int(mask.sum()) if mask is not None else None
                 if expected is not None and expected != int(res.get("unexpected_count") or 0):
                     raise QualityMismatch(
                         f"{self.feed_table}: {t.exp['type']} on {t.exp['kwargs'].get('column') or t.exp['kwargs']}"
