@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datahub.sources.contracts import Column, Feed
 
@@ -96,7 +97,10 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     for f in schema:
         s = frame[f.name]
         if pa.types.is_date32(f.type):
-            s = pd.to_datetime(s).dt.date.astype(object).where(s.notna(), None)
+            # timestamp → date in Arrow (truncates a time of day, as .dt.date did)
+            stamps = pa.array(pd.to_datetime(s), from_pandas=True)
+            arrays.append(pc.cast(stamps, pa.date32(), safe=False))
+            continue
         elif pa.types.is_string(f.type):
             if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
                 # already Arrow strings: hand the buffers over instead of boxing every cell
