@@ -21,7 +21,7 @@ import pandas as pd
 from datahub.config import EXPECTATIONS_DIR
 
 MART_SUITES_DIR = EXPECTATIONS_DIR / "marts"
-RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 0}
 _context: Any = None  # one ephemeral GX context per process (creating one costs seconds)
 
 
@@ -104,11 +104,12 @@ def validate_frame(
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    from datahub.quality.gx_runner import quiet_gx_logging
+    from datahub.quality.gx_runner import quiet_gx_logging, skip_batch_fingerprint
 
     global _context
     if _context is None:
         quiet_gx_logging()
+        skip_batch_fingerprint()  # a mart frame can be large: no md5 of it per batch
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         _context = gx.get_context(mode="ephemeral")
         _context.variables.progress_bars = ProgressBarsConfig(
