@@ -192,3 +192,17 @@ def test_tokenise_series_paths_agree() -> None:
             fast.iloc[0]
             == "k1_" + hmac.new(key, series.iloc[0].encode(), hashlib.sha256).hexdigest()[:32]
         )
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "hashlib", "auto"])
+def test_tokenise_series_keeps_a_non_default_index(engine: str) -> None:
+    """A filtered frame's index (not 0..n-1) must not turn tokens into NA."""
+    key = b"k" * 32
+    values = pd.Series([f"v{i % 7}" for i in range(50)], index=range(100, 150), dtype="str")
+    toks = tokenise_series(key, 1, values, engine=engine)
+    assert toks.index.equals(values.index)
+    assert toks.notna().all()
+    assert (
+        toks.tolist()
+        == tokenise_series(key, 1, values.reset_index(drop=True), engine=engine).tolist()
+    )

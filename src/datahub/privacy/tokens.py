@@ -222,7 +222,9 @@ _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's default "s
 
 def _to_str_series(arr: pa.Array, index: pd.Index) -> pd.Series:
     arr = pc.cast(arr, pa.large_string())
-    return pd.Series(arr.to_pandas(types_mapper={pa.large_string(): _STR_DTYPE}.get), index=index)
+    # set_axis, not Series(..., index=): the latter re-aligns by label and a frame whose
+    # index is not 0..n-1 (a filtered chunk) would get NA tokens
+    return arr.to_pandas(types_mapper={pa.large_string(): _STR_DTYPE}.get).set_axis(index)
 
 
 def _mostly_distinct(values: pd.Series, sample: int = 20_000) -> bool:
