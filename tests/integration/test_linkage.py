@@ -81,3 +81,37 @@ def test_audit_linkage_score_cli(linked: tuple[Path, Paths, pd.DataFrame]) -> No
     precision = next(line for line in out.output.splitlines() if "precision" in line)
     assert float(precision.split(":")[1]) >= 0.99
     assert "unusable_records" in out.output
+
+
+def test_no_working_tables_are_left_in_the_warehouse(
+    linked: tuple[Path, Paths, pd.DataFrame],
+) -> None:
+    _sources, paths, _xref = linked
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        databases = {
+            r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    finally:
+        con.close()
+    assert "linkage_scratch" not in databases
+    assert not [t for t in tables if t.startswith(("__splink", "link_"))], tables
+
+
+def test_rerun_keeps_every_person_key(linked: tuple[Path, Paths, pd.DataFrame]) -> None:
+    from datahub.warehouse.build import run_linkage
+
+    _sources, paths, xref = linked
+    stats = run_linkage(paths)
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        again = con.execute("SELECT unique_id, person_key FROM integrated.person_xref").df()
+        registry = con.execute("SELECT count(*) FROM integrated.person_key_registry").fetchall()
+    finally:
+        con.close()
+    assert stats["records"] == len(xref)
+    merged = xref[["unique_id", "person_key"]].merge(again, on="unique_id", suffixes=("", "_2"))
+    assert len(merged) == len(xref)
+    assert (merged["person_key"] == merged["person_key_2"]).all()
+    assert registry[0][0] == xref["person_key"].nunique()  # no key issued twice

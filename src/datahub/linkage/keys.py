@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
 
-import pandas as pd
+C = TypeVar("C", bound=Hashable)
 
 
-def _fresh_key(seed: str, taken: set[str]) -> str:
+def fresh_key(seed: str, taken: set[str]) -> str:
     """A new key derived from the cluster's smallest record id, avoiding taken keys."""
     salt = 0
     while True:
@@ -20,36 +21,32 @@ def _fresh_key(seed: str, taken: set[str]) -> str:
 
 
 def assign_keys(
-    clusters: pd.DataFrame,
-    previous: Mapping[str, str],
-    issued: Iterable[str] = (),
-) -> dict[str, str]:
-    """Map each ``cluster_id`` to a ``person_key``.
+    overlaps: Iterable[tuple[C, str, int]],
+    seeds: Mapping[C, str],
+    taken: Iterable[str] = (),
+) -> dict[C, str]:
+    """Map each cluster to a ``person_key``.
 
-    ``clusters`` has ``unique_id`` and ``cluster_id``; ``previous`` maps the
-    unique_ids of the last run to their person_key; ``issued`` lists every key
-    ever handed out (never re-used for another person). Overlaps are matched
-    greedily, largest first, each earlier key to at most one cluster; ties are
-    broken by key and cluster id so that reruns are deterministic.
+    ``overlaps`` lists (cluster, earlier key, number of the cluster's records
+    that had that key in the last run); ``seeds`` maps every cluster to its
+    smallest unique_id; ``taken`` lists every key ever handed out (never re-used
+    for another person). Overlaps are matched greedily, largest first, each
+    earlier key to at most one cluster; ties are broken by key and cluster so
+    that reruns are deterministic. Clusters left over get fresh keys, in seed
+    order.
     """
-    overlap: dict[tuple[str, str], int] = {}
-    for uid, cid in clusters[["unique_id", "cluster_id"]].itertuples(index=False):
-        old = previous.get(uid)
-        if old is not None:
-            overlap[(cid, old)] = overlap.get((cid, old), 0) + 1
-    ranked = sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))
-    result: dict[str, str] = {}
+    ranked = sorted(overlaps, key=lambda o: (-o[2], o[1], o[0]))
+    result: dict[C, str] = {}
     used: set[str] = set()
-    for (cid, old), _n in ranked:
+    for cid, old, _n in ranked:
         if cid in result or old in used:
             continue
         result[cid] = old
         used.add(old)
-    taken = set(issued) | set(previous.values()) | used
-    seeds = clusters.groupby("cluster_id")["unique_id"].min()
-    for cid, seed in seeds.sort_index().items():
+    unavailable = set(taken) | used
+    for cid, seed in sorted(seeds.items(), key=lambda kv: kv[1]):
         if cid not in result:
-            key = _fresh_key(str(seed), taken)
-            result[str(cid)] = key
-            taken.add(key)
+            key = fresh_key(seed, unavailable)
+            result[cid] = key
+            unavailable.add(key)
     return result

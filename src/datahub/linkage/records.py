@@ -1,4 +1,4 @@
-"""Person records: the token-only frame the linkage works on.
+"""Person records: the token-only table the linkage works on.
 
 One row per person mentioned by a source record (``integrated.person_records``).
 Only tokens, codes and quasi-identifiers (birth year, sex) — never a raw
@@ -7,9 +7,7 @@ identifier.
 
 from __future__ import annotations
 
-import pandas as pd
-
-#: Columns of a person-record frame, in order.
+#: Columns of a person-record table, in order.
 RECORD_COLUMNS: tuple[str, ...] = (
     "unique_id",  # <feed>|<record key>|<role>
     "feed",
@@ -42,25 +40,13 @@ TOKEN_COLUMNS: tuple[str, ...] = (
     "sex",
 )
 
-
-def check_frame(records: pd.DataFrame) -> None:
-    """Raise ``ValueError`` when the frame lacks a record column or repeats a unique_id."""
-    missing = [c for c in RECORD_COLUMNS if c not in records.columns]
-    if missing:
-        raise ValueError(f"person records lack columns {missing}")
-    if records["unique_id"].duplicated().any():
-        raise ValueError("person records repeat a unique_id")
-
-
-def usable(records: pd.DataFrame) -> pd.Series:
-    """True for records with at least one usable identifier.
-
-    Usable means an ID token, a mobile phone token, or a name together with a
-    standard address. Records without any of these (e.g. a caller who gave only
-    a name) cannot be linked reliably: they get a person of their own and are
-    reported separately by the linkage score.
-    """
-    has_id = records["id_token"].notna()
-    has_phone = records["phone_token"].notna()
-    has_name_addr = records["name_token"].notna() & records["address_code"].notna()
-    return has_id | has_phone | has_name_addr
+#: SQL predicate: the record has a usable identifier.
+#:
+#: Usable means an ID token, a mobile phone token, or a name together with a
+#: standard address. Records without any of these (e.g. a caller who gave only
+#: a name) cannot be linked reliably: they get a person of their own and are
+#: reported separately by the linkage score.
+USABLE_SQL = (
+    "(id_token IS NOT NULL OR phone_token IS NOT NULL "
+    "OR (name_token IS NOT NULL AND address_code IS NOT NULL))"
+)

@@ -19,6 +19,8 @@ class LinkageSettings:
     blocking_rules: tuple[tuple[str, ...], ...]
     training_rules: tuple[tuple[str, ...], ...]
     u_max_pairs: int
+    em_max_pairs: int
+    em_without_tf: bool
     seed: int
     term_frequency_adjustments: frozenset[str]
 
@@ -32,6 +34,8 @@ class LinkageSettings:
             blocking_rules=tuple(tuple(r) for r in raw["blocking_rules_to_generate_predictions"]),
             training_rules=tuple(tuple(r) for r in raw["em_training_blocking_rules"]),
             u_max_pairs=int(raw["u_max_pairs"]),
+            em_max_pairs=int(raw["em_max_pairs"]),
+            em_without_tf=bool(raw.get("em_without_tf", False)),
             seed=int(raw["seed"]),
             term_frequency_adjustments=frozenset(raw.get("term_frequency_adjustments", ())),
         )

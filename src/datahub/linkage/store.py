@@ -1,16 +1,27 @@
-"""The one class of the linkage that talks to the warehouse."""
+"""The one class of the linkage that talks to the warehouse.
+
+Working tables live in an in-memory database attached to the warehouse
+connection (``linkage_scratch``): they never reach the warehouse file, are
+read by the final ``INSERT … SELECT`` without a copy through Python, and vanish
+when it is detached.
+"""
 
 from __future__ import annotations
 
-import duckdb
-import pandas as pd
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from datahub.linkage.records import RECORD_COLUMNS
+import duckdb
+
+from datahub.linkage.records import RECORD_COLUMNS, TOKEN_COLUMNS, USABLE_SQL
+from datahub.linkage.sql import one_row
 
 RECORDS_TABLE = "integrated.person_records"
 XREF_TABLE = "integrated.person_xref"
 INDEX_TABLE = "integrated.person_index"
 REGISTRY_TABLE = "integrated.person_key_registry"
+SCRATCH = "linkage_scratch"
+DEPARTMENTS = ("police", "government", "social_security", "community")
 
 XREF_SCHEMA = (
     "unique_id VARCHAR, feed VARCHAR, record_key VARCHAR, role VARCHAR, person_key VARCHAR, "
@@ -24,6 +35,52 @@ INDEX_SCHEMA = (
 )
 
 
+def _index_sql(records: str, assigned: str) -> str:
+    """One row per person_key: departments, counts, ID token, most frequent birth year and sex.
+
+    Counts go through (person, feed) groups first: a person has many records
+    but few feeds. Modes: most frequent non-null value, ties to the smallest.
+    """
+    flags = ",\n".join(f"bool_or(department = '{d}') as in_{d}" for d in DEPARTMENTS)
+
+    def mode(col: str) -> str:
+        return f"""{col}_counts as (
+            select person_key, {col}, count(*) as n from source
+            where {col} is not null group by person_key, {col}
+        ),
+        {col}_mode as (
+            select person_key, first({col} order by n desc, {col}) as {col}
+            from {col}_counts group by person_key
+        )"""
+
+    return f"""
+        with source as (
+            select a.person_key, r.feed, r.id_token, r.birth_year, r.sex
+            from {assigned} as a join {records} as r using (rid)
+        ),
+        by_feed as (
+            select person_key, feed, split_part(feed, '.', 1) as department,
+                   count(*) as n, max(id_token) as id_token
+            from source group by person_key, feed
+        ),
+        counts as (
+            select person_key, sum(n)::bigint as n_records, count(*) as n_feeds,
+                   count(distinct department) as n_departments, max(id_token) as id_token,
+                   {flags}
+            from by_feed group by person_key
+        ),
+        {mode("birth_year")},
+        {mode("sex")},
+        final as (
+            select counts.*, birth_year_mode.birth_year, sex_mode.sex
+            from counts
+            left join birth_year_mode using (person_key)
+            left join sex_mode using (person_key)
+        )
+        select * from final
+    """
+
+
 class PersonIndexStore:
     """Reads person records and earlier keys; writes the person index and cross-reference."""
 
@@ -32,47 +89,116 @@ class PersonIndexStore:
 
     def _exists(self, table: str) -> bool:
         schema, name = table.split(".")
-        row = self._con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+        row = one_row(
+            self._con,
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
             [schema, name],
-        ).fetchone()
-        return bool(row and row[0])
+        )
+        return bool(row[0])
 
-    def records(self) -> pd.DataFrame:
-        """All person records (tokens only), ordered by unique_id."""
-        cols = ", ".join(RECORD_COLUMNS)
-        return self._con.execute(f"SELECT {cols} FROM {RECORDS_TABLE} ORDER BY unique_id").df()
+    @contextmanager
+    def scratch(self) -> Iterator[str]:
+        """An in-memory database attached for the working tables; detached (freed) afterwards."""
+        self._con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
+        try:
+            yield SCRATCH
+        finally:
+            self._con.execute(f"DETACH {SCRATCH}")
 
-    def previous_keys(self) -> dict[str, str]:
-        """unique_id → person_key of the last linkage run (empty on the first run)."""
-        if not self._exists(XREF_TABLE):
-            return {}
-        rows = self._con.execute(f"SELECT unique_id, person_key FROM {XREF_TABLE}").fetchall()
-        return {str(u): str(k) for u, k in rows}
+    def load_records(self, scratch: str) -> int:
+        """Expose the person records to the linkage as the view ``{scratch}.link_records``.
 
-    def issued_keys(self) -> set[str]:
-        """Every person_key ever issued (keys are never re-used for another person)."""
-        if not self._exists(REGISTRY_TABLE):
-            return set()
-        return {
+        A view, not a copy: the warehouse table is compressed and cheap to scan.
+        ``rid`` is the table's rowid (stable while the linkage runs; Splink and
+        the clustering join on a BIGINT rather than the long unique_id);
+        ``usable`` flags records with an ID token, a mobile, or a name with a
+        residence address. Raises ``ValueError`` when the table or a column is
+        missing or a unique_id repeats.
+        """
+        if not self._exists(RECORDS_TABLE):
+            raise ValueError(f"no table {RECORDS_TABLE}: run the base models first")
+        cols = {
             str(r[0])
-            for r in self._con.execute(f"SELECT person_key FROM {REGISTRY_TABLE}").fetchall()
+            for r in self._con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = 'integrated' AND table_name = 'person_records'"
+            ).fetchall()
         }
+        missing = [c for c in RECORD_COLUMNS if c not in cols]
+        if missing:
+            raise ValueError(f"person records lack columns {missing}")
+        catalog = one_row(self._con, "SELECT current_database()")[0]
+        tokens = ", ".join(TOKEN_COLUMNS)
+        self._con.execute(
+            f"CREATE VIEW {scratch}.link_records AS "
+            f"SELECT rowid AS rid, unique_id, feed, event_key, {USABLE_SQL} AS usable, {tokens} "
+            f'FROM "{catalog}".{RECORDS_TABLE}'
+        )
+        row = one_row(
+            self._con, f"SELECT count(*), count(DISTINCT unique_id) FROM {scratch}.link_records"
+        )
+        if row[0] != row[1]:
+            raise ValueError("person records repeat a unique_id")
+        return int(row[0])
 
-    def write(self, xref: pd.DataFrame, index: pd.DataFrame, run_id: str) -> None:
-        """Replace the person index and cross-reference, and extend the key registry, atomically."""
+    def overlaps(self, scratch: str, clusters: str) -> list[tuple[int, str, int]]:
+        """(cluster_rid, earlier person_key, shared records) against the last run's xref."""
+        if not self._exists(XREF_TABLE):
+            return []
+        rows = self._con.execute(
+            f"SELECT c.cluster_rid, x.person_key, count(*) FROM {clusters} AS c "
+            f"JOIN {scratch}.link_records AS r USING (rid) "
+            f"JOIN {XREF_TABLE} AS x ON x.unique_id = r.unique_id GROUP BY ALL"
+        ).fetchall()
+        return [(int(c), str(k), int(n)) for c, k, n in rows]
+
+    def seeds(self, scratch: str, clusters: str) -> dict[int, str]:
+        """cluster_rid → the cluster's smallest unique_id (what a fresh key is derived from)."""
+        rows = self._con.execute(
+            f"SELECT c.cluster_rid, min(r.unique_id) FROM {clusters} AS c "
+            f"JOIN {scratch}.link_records AS r USING (rid) GROUP BY c.cluster_rid"
+        ).fetchall()
+        return {int(c): str(u) for c, u in rows}
+
+    def taken_keys(self) -> set[str]:
+        """Every person_key ever issued or in use (keys are never re-used for another person)."""
+        queries = []
+        if self._exists(REGISTRY_TABLE):
+            queries.append(f"SELECT person_key FROM {REGISTRY_TABLE}")
+        if self._exists(XREF_TABLE):
+            queries.append(f"SELECT person_key FROM {XREF_TABLE}")
+        if not queries:
+            return set()
+        return {str(r[0]) for r in self._con.execute(" UNION ".join(queries)).fetchall()}
+
+    def write(self, scratch: str, assigned: str, run_id: str) -> None:
+        """Replace the person index and cross-reference, and extend the key registry, atomically.
+
+        ``assigned`` (in scratch) has rid, person_key, match_probability, link_rule.
+        """
         con = self._con
         con.execute("CREATE SCHEMA IF NOT EXISTS integrated")
-        con.register("_xref_frame", xref)
-        con.register("_index_frame", index)
+        records = f"{scratch}.link_records"
+        xref_sql = f"""
+            SELECT p.unique_id, p.feed, p.record_key, p.role, a.person_key, a.match_probability,
+                   a.link_rule, p.source_file, p.source_row, $run AS linked_run
+            FROM {assigned} AS a
+            JOIN {RECORDS_TABLE} AS p ON p.rowid = a.rid
+            ORDER BY a.rid
+        """
+        index_sql = (
+            f"SELECT *, $run AS linked_run FROM ({_index_sql(records, assigned)}) "
+            "ORDER BY person_key"
+        )
         con.execute("BEGIN TRANSACTION")
         try:
-            for table, schema, frame in (
-                (XREF_TABLE, XREF_SCHEMA, "_xref_frame"),
-                (INDEX_TABLE, INDEX_SCHEMA, "_index_frame"),
+            for table, schema, sql in (
+                (XREF_TABLE, XREF_SCHEMA, xref_sql),
+                (INDEX_TABLE, INDEX_SCHEMA, index_sql),
             ):
                 con.execute(f"CREATE OR REPLACE TABLE {table} ({schema})")
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {frame}")
+                con.execute(f"INSERT INTO {table} BY NAME {sql}", {"run": run_id})
             con.execute(
                 f"CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} "
                 "(person_key VARCHAR PRIMARY KEY, first_run VARCHAR)"
@@ -93,7 +219,4 @@ class PersonIndexStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        finally:
-            con.unregister("_xref_frame")
-            con.unregister("_index_frame")
         con.execute("COMMIT")
