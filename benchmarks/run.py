@@ -49,10 +49,8 @@ from measure import (  # noqa: E402
 
 #: Default population: with the default incident rate the police incidents feed totals ~2 M rows.
 BASE_PERSONS = 200_000
-#: Incidents per day per person, calibrated so that BASE_PERSONS gives ~2 M incident rows: the
-#: generator's default 61-day window with its seasonal weights yields ~82.7 rows per unit of
-#: --incidents-per-day (measured: 2000/day → 165,448 rows).
-INCIDENTS_PER_PERSON_DAY = 2_000_000 / 82.7 / BASE_PERSONS
+#: Police incident rows at scale 1 with BASE_PERSONS (the issue's reference feed size).
+BASE_INCIDENT_ROWS = 2_000_000
 INGEST_STAGES = ("read", "normalise", "pseudonymise", "validate", "write staging", "load", "other")
 BUILD_STAGES = ("build models", "link", "publish", "other")
 SEED = 20260601
@@ -251,6 +249,16 @@ CHILD_STEPS = {
 #: The generator's default event window (61 days); ``--days`` shortens it from the start.
 WINDOW_START = dt.date(2026, 6, 1)
 WINDOW_DAYS = 61
+
+
+def incidents_per_day_for(persons: int, days: int) -> float:
+    """The generator's --incidents-per-day that gives BASE_INCIDENT_ROWS × persons/BASE_PERSONS
+    incident rows over the first ``days`` of the window (its seasonal and weekend weights)."""
+    from datahub.generate.config import SEASON_WEIGHT
+
+    window = [WINDOW_START + dt.timedelta(days=i) for i in range(days)]
+    weight = sum(SEASON_WEIGHT[d.month] * (1.1 if d.weekday() >= 5 else 1.0) for d in window)
+    return round(BASE_INCIDENT_ROWS * persons / BASE_PERSONS / weight, 1)
 
 
 def sources_for(persons: int, incidents_per_day: float, seed: int, days: int) -> Path:
@@ -522,9 +530,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scales = [float(s) for s in opts.scales.split(",") if s.strip()]
     build_scales = {float(s) for s in opts.build_scales.split(",") if s.strip()}
-    ipd = opts.incidents_per_day or round(
-        opts.persons * INCIDENTS_PER_PERSON_DAY * WINDOW_DAYS / opts.days, 1
-    )
+    ipd = opts.incidents_per_day or incidents_per_day_for(opts.persons, opts.days)
     label = opts.label or f"p{opts.persons}"
     stamp = dt.date.today().isoformat()
     profile_dir = opts.results / f"{stamp}-{label}-profile" if opts.profile else None
