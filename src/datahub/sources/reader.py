@@ -15,6 +15,10 @@ the file's *structure*:
 * 0-byte and header-only files read as empty (``FileHeader.empty``);
 * binary content or bytes that decode in no supported encoding reject the file.
 
+Data rows are parsed by Arrow when a byte scan of the file proves that Arrow's
+parse equals the :mod:`csv` reference reader's (see "Arrow fast path" below);
+otherwise the reference reader reads the file. The chunks are identical.
+
 Row numbers (``_row_number``) are the 1-based data row in the file, the same
 numbering as the generator's ground truth. Blank lines are not data rows.
 """
@@ -24,12 +28,19 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
+import mmap
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from datahub.sources.contracts import Feed
 
@@ -43,6 +54,7 @@ TRUNCATED = "_truncated"
 OVERFLOW = "_overflow"
 
 csv.field_size_limit(1 << 24)
+log = logging.getLogger(__name__)
 
 
 class FileRejected(Exception):
@@ -169,7 +181,7 @@ def read_header(path: Path, feed: Feed) -> FileHeader:
     encoding = detect_encoding(sample, complete=size <= SAMPLE_BYTES)
     text = sample.decode(encoding, errors="ignore")
     line_ending = "\r\n" if "\r\n" in text[:4096] else "\n"
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))  # same line splitting as iter_chunks
     header = next(reader, [])
     if not any(h.strip() for h in header):
         if text.strip():
@@ -202,8 +214,58 @@ def iter_chunks(
 
     Each chunk has one object column per contract column (``None`` where the
     row has no such field), plus ``_row_number`` (int64), ``_truncated`` and
-    ``_overflow`` (bool). Raises :class:`FileRejected` when bytes deep in the
-    file do not decode in the detected encoding.
+    ``_overflow`` (bool); chunks hold ``chunk_rows`` rows, the last one fewer.
+    Raises :class:`FileRejected` when bytes deep in the file do not decode in
+    the detected encoding.
+
+    Files that a byte scan proves safe are parsed by Arrow (see
+    :func:`_scan_for_arrow`); anything else, or any Arrow surprise before the
+    first chunk, goes through the :mod:`csv` reference reader. Both give the
+    same chunks; ``READ_PATHS`` counts which one served each file.
+    """
+    if header.empty:
+        return
+    scan = _scan_for_arrow(path, header.encoding)
+    if isinstance(scan, str):
+        yield from _python_fallback(path, feed, header, chunk_rows, scan)
+        return
+    fast = _iter_chunks_arrow(path, feed, scan, chunk_rows)
+    try:
+        first = next(fast, None)
+    except (pa.ArrowException, _NotEquivalent) as exc:
+        # nothing has been yielded yet: the reference reader takes the whole file
+        yield from _python_fallback(path, feed, header, chunk_rows, f"arrow: {type(exc).__name__}")
+        return
+    READ_PATHS["arrow"] += 1
+    if first is None:
+        return
+    yield first
+    try:
+        yield from fast
+    except (pa.ArrowException, _NotEquivalent) as exc:
+        # the scan rules this out (unless the file changes while being read); a
+        # half-yielded file must not be finished by the other reader
+        raise RuntimeError(
+            f"{path.name}: Arrow reader failed after the first chunk ({type(exc).__name__}); "
+            "the file may have changed while being read"
+        ) from None
+
+
+def _python_fallback(
+    path: Path, feed: Feed, header: FileHeader, chunk_rows: int, why: str
+) -> Iterator[pd.DataFrame]:
+    log.debug("%s: csv reference reader (%s)", path.name, why)
+    READ_PATHS["python"] += 1
+    yield from _iter_chunks_python(path, feed, header, chunk_rows=chunk_rows)
+
+
+def _iter_chunks_python(
+    path: Path, feed: Feed, header: FileHeader, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Reference reader: :mod:`csv` row by row (the fallback of :func:`iter_chunks`).
+
+    Kept as written before the Arrow path existed: it defines the output the
+    fast path must reproduce exactly (tests compare the two).
     """
     if header.empty:
         return
@@ -301,3 +363,404 @@ def file_ends_with_newline(path: Path) -> bool:
     with path.open("rb") as fh:
         fh.seek(size - 1)
         return fh.read(1) in (b"\n", b"\r")
+
+
+# --- Arrow fast path -------------------------------------------------------------------------
+#
+# Why it is exactly equivalent to the csv reference reader. The reference splits the decoded
+# text into lines at ``\n``, ``\r\n`` and ``\r`` and parses them with the excel dialect, not
+# strict. Arrow (``newlines_in_values=False``, ``ignore_empty_lines``, double quotes, no
+# escape) splits at the same line breaks, skips the same empty lines (the reference skips
+# their ``[]``) and, on every line that does not end inside an open quoted value, parses the
+# same fields: a quote opens a value only at a field's start, a doubled quote inside one is a
+# quote, a quote elsewhere is kept, text after the closing quote is appended. A line that
+# ends inside an open quote (a value with a line break, a cut quote at EOF) makes the
+# reference read on into the next line; the scan below finds such lines before anything is
+# yielded and the whole file then goes to the reference reader. Rows whose field count is
+# not the header's are handed over by Arrow's ``invalid_row_handler`` with their text and
+# 1-based index among the non-empty lines (the header is 1); they are parsed with ``csv``
+# and merged back at that index. ``tests/unit/test_reader_fast.py`` compares both readers
+# on every sample file, on defect fixtures and on random files.
+
+#: Which reader served each file ("arrow" or "python"); tests and benchmarks read it.
+READ_PATHS: Counter[str] = Counter()
+#: Arrow's CSV block; a row must fit in one block.
+ARROW_BLOCK_BYTES = 1 << 20
+#: Bytes per piece of the pre-scan's decoding and quote checks.
+SCAN_BYTES = 8 << 20
+#: The scan proves every line shorter than twice this (UTF-8 may grow GBK text by half,
+#: so lines stay well inside an Arrow block and far below ``csv.field_size_limit``).
+LINE_WINDOW = ARROW_BLOCK_BYTES // 4
+#: GB18030 encoding of U+FEFF: Python keeps it in the text, Arrow would drop it as a BOM.
+_GB18030_BOM = b"\x84\x31\x95\x33"
+_CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "gb18030": "gb18030"}
+_ARROW_CODECS = {"utf-8": "utf8", "utf-8-sig": "utf8", "gb18030": "gb18030"}
+
+
+class _NotEquivalent(Exception):
+    """The Arrow path met something it cannot prove equal to the reference reader."""
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What the pre-scan proved about a file the Arrow path may read."""
+
+    offset: int  # bytes before the header (a UTF-8 BOM)
+    arrow_encoding: str
+    header: list[str]  # the header row, as the reference reader parses it
+    has_quotes: bool
+
+
+def _scan_for_arrow(path: Path, encoding: str) -> _Scan | str:
+    """Check the whole file for what the Arrow path cannot reproduce; a reason when unsafe.
+
+    Works on the memory-mapped bytes: line breaks, quotes, commas and NUL are single
+    bytes that never occur inside a multi-byte character of UTF-8 or GB18030, so byte
+    searches are exact and pieces cut after a line break decode on their own. Checks:
+    the first line is a non-empty header, not a second BOM; no NUL; no line as long as
+    ``2 * LINE_WINDOW``; every byte decodes strictly; no line ends inside a quote.
+    """
+    codec = _CODECS.get(encoding)
+    if codec is None:
+        return f"encoding {encoding}"
+    if path.stat().st_size == 0:
+        return "empty file"
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        offset = 0
+        if encoding == "utf-8-sig" and mm[: len(codecs.BOM_UTF8)] == codecs.BOM_UTF8:
+            offset = len(codecs.BOM_UTF8)
+        first = _first_line(mm, offset)
+        if isinstance(first, str):
+            return first
+        if mm.find(b"\x00", offset) >= 0:
+            return "NUL byte"
+        # a line of 2 * LINE_WINDOW bytes would contain a whole aligned window without a break
+        for start in range(offset, len(mm) - LINE_WINDOW + 1, LINE_WINDOW):
+            stop = start + LINE_WINDOW
+            if mm.find(b"\n", start, stop) < 0 and mm.find(b"\r", start, stop) < 0:
+                return "line too long"
+        has_quotes = mm.find(b'"', offset) >= 0
+        with memoryview(mm) as view:
+            for piece in _line_pieces(mm, view, offset):
+                if not _decodes(piece, codec):
+                    return "undecodable"
+                if has_quotes and not _quotes_close_on_their_line(piece):
+                    return "quoted value open at a line end"
+    try:
+        header = _parse_line(first.decode(codec))
+    except (UnicodeDecodeError, _NotEquivalent):
+        return "header"
+    return _Scan(offset, _ARROW_CODECS[encoding], header, has_quotes)
+
+
+def _first_line(mm: mmap.mmap, offset: int) -> bytes | str:
+    """The header line's bytes, or why the Arrow path must not read the file."""
+    if mm[offset : offset + 1] in (b"", b"\r", b"\n"):
+        return "blank first line"
+    if mm[offset : offset + 4].startswith((codecs.BOM_UTF8, _GB18030_BOM)):
+        return "byte order mark inside the text"
+    ends = [i for i in (mm.find(b"\n", offset), mm.find(b"\r", offset)) if i >= 0]
+    if not ends:
+        return "header only"  # Arrow cannot infer the columns of an unterminated single line
+    return mm[offset : min(ends)]
+
+
+def _line_pieces(mm: mmap.mmap, view: memoryview, offset: int) -> Iterator[memoryview]:
+    """Zero-copy pieces of about ``SCAN_BYTES``, each ending after a line break."""
+    start = offset
+    while start < len(mm):
+        stop = min(start + SCAN_BYTES, len(mm))
+        if stop < len(mm):
+            # lines are shorter than 2 * LINE_WINDOW (checked before), so a break is near
+            cut = max(mm.rfind(b"\n", start, stop), mm.rfind(b"\r", start, stop))
+            stop = cut + 1 if cut >= start else len(mm)
+        with view[start:stop] as piece:
+            yield piece
+        start = stop
+
+
+def _decodes(piece: memoryview, codec: str) -> bool:
+    if codec == "utf-8":
+        # Arrow's validator accepts exactly the well-formed UTF-8 that Python's strict
+        # decoder does, without building a str of the piece
+        offsets = pa.py_buffer(np.array([0, len(piece)], dtype=np.int32))
+        try:
+            pa.StringArray.from_buffers(1, offsets, pa.py_buffer(piece)).validate(full=True)
+        except pa.ArrowInvalid:
+            return False
+        return True
+    try:
+        str(piece, codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _quotes_close_on_their_line(piece: memoryview) -> bool:
+    """True when no line with a quote ends inside a quoted value.
+
+    csv reads the lines with quotes one after another: a line left open swallows the
+    next one, so fewer rows than lines come out (a final empty line catches the last
+    one). Latin-1 keeps every byte as one character, and only ASCII bytes matter to
+    the csv grammar.
+    """
+    data = piece.tobytes()
+    if b'"' not in data:
+        return True
+    lines = [line.decode("latin-1") for line in data.splitlines() if b'"' in line]
+    try:
+        rows = sum(1 for _ in csv.reader([*lines, ""]))
+    except csv.Error:
+        return False
+    return rows == len(lines) + 1
+
+
+def _parse_line(line: str) -> list[str]:
+    """One line as the reference reader parses it; raises if it is not a whole row."""
+    if '"' not in line:
+        return line.split(",")
+    try:
+        rows = list(csv.reader([line, ""]))
+    except csv.Error:
+        raise _NotEquivalent from None
+    if len(rows) != 2:
+        raise _NotEquivalent  # the line ends inside a quoted value
+    return rows[0]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Column layout of one file: header width, kept columns, identifier columns."""
+
+    width: int
+    keep: list[tuple[int, str]]
+    identifiers: frozenset[str]
+
+    def row_values(self, row: list[str]) -> tuple[list[str | None], bool, bool] | None:
+        """The reference reader's treatment of one parsed row; ``None`` for a blank row."""
+        if not row or (len(row) == 1 and not row[0].strip()):
+            return None
+        long = len(row) > self.width
+        values: list[str | None] = [row[i] if i < len(row) else None for i, _ in self.keep]
+        if long:
+            values = [
+                v if name in self.identifiers else None
+                for v, (_, name) in zip(values, self.keep, strict=True)
+            ]
+        return values, len(row) < self.width, long
+
+
+def _iter_chunks_arrow(
+    path: Path, feed: Feed, scan: _Scan, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    mapped, _ = check_header(feed, scan.header)
+    width = len(mapped)
+    if width < 2:
+        raise _NotEquivalent  # a one-field row cannot be told from a blank line by count
+    layout = _Layout(
+        width,
+        [(i, name) for i, name in enumerate(mapped) if name],
+        frozenset(c.name for c in feed.identifier_columns),
+    )
+    odd_rows: list[tuple[int, str]] = []  # (index among non-empty lines, 0 = header; text)
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        if row.number is None:
+            return "error"  # cannot place it: Arrow raises, the reference reader takes over
+        odd_rows.append((row.number - 1, row.text))
+        return "skip"
+
+    merger = _Merger(layout, odd_rows)
+    # the reference cuts a chunk once it holds chunk_rows rows: 0 or less means 1
+    out = _ChunkBuilder([name for _, name in layout.keep], max(chunk_rows, 1))
+    with pa.OSFile(str(path)) as src:
+        src.seek(scan.offset)
+        reader = pacsv.open_csv(
+            src,
+            read_options=pacsv.ReadOptions(
+                use_threads=False,
+                block_size=ARROW_BLOCK_BYTES,
+                autogenerate_column_names=True,
+                encoding=scan.arrow_encoding,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=",",
+                quote_char='"' if scan.has_quotes else False,
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=True,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                include_columns=[f"f{i}" for i, _ in layout.keep],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=False,  # the scan validated every byte
+            ),
+        )
+        for batch in reader:
+            if batch.num_rows:
+                yield from out.add(*merger.batch(batch))
+    yield from out.add(*merger.finish())
+    yield from out.flush()
+
+
+_Rows = tuple[list[np.ndarray], np.ndarray, np.ndarray]  # kept columns, truncated, overflow
+
+
+class _Merger:
+    """Puts Arrow's well-formed rows and the handler's odd rows back in file order.
+
+    Positions count non-empty lines from 0 (the header). The i-th odd row sits at
+    ``pos_i``, so ``pos_i - i`` well-formed rows precede it, and well-formed row ``r``
+    (0 = header) sits at ``r + #{i : pos_i - i <= r}``.
+    """
+
+    def __init__(self, layout: _Layout, odd_rows: list[tuple[int, str]]) -> None:
+        self.layout = layout
+        self.odd_rows = odd_rows
+        self.valid_seen = 0  # well-formed rows consumed, header included
+        self.next_pos = 0  # position of the next row not yet merged
+        self.cursor = 0  # odd rows merged so far
+        self.repetitive: list[bool | None] = [None] * len(layout.keep)  # see _to_object
+
+    def batch(self, batch: pa.RecordBatch) -> _Rows:
+        m = batch.num_rows
+        ranks = np.arange(self.valid_seen, self.valid_seen + m, dtype=np.int64)
+        positions = ranks + self.cursor
+        pending = self.odd_rows[self.cursor :]
+        if pending:
+            before = np.array(
+                [pos - i for i, (pos, _) in enumerate(pending, start=self.cursor)], dtype=np.int64
+            )
+            if pending[0][0] < self.next_pos or np.any(np.diff(before) < 0):
+                raise _NotEquivalent  # odd rows not reported in file order
+            positions += np.searchsorted(before, ranks, side="right")
+        end = int(positions[-1])
+        k = 0
+        while self.cursor + k < len(self.odd_rows) and self.odd_rows[self.cursor + k][0] < end:
+            k += 1
+        odd = self.odd_rows[self.cursor : self.cursor + k]
+        if int(positions[0]) < self.next_pos or end - self.next_pos + 1 != m + k:
+            raise _NotEquivalent  # positions do not tile the file: Arrow numbers rows otherwise
+        if self.valid_seen == 0 and int(positions[0]) != 0:
+            raise _NotEquivalent
+        cols = []
+        for j in range(len(self.layout.keep)):
+            col, self.repetitive[j] = _to_object(batch.column(j), self.repetitive[j])
+            cols.append(col)
+        rows = self._assemble(cols, positions - self.next_pos, odd, m + k)
+        self.valid_seen += m
+        self.cursor += k
+        self.next_pos = end + 1
+        return rows
+
+    def finish(self) -> _Rows:
+        """Odd rows after the last well-formed one (e.g. a truncated last line)."""
+        odd = self.odd_rows[self.cursor :]
+        if self.valid_seen == 0:
+            raise _NotEquivalent  # Arrow never delivered the header line
+        if [pos for pos, _ in odd] != list(range(self.next_pos, self.next_pos + len(odd))):
+            raise _NotEquivalent
+        empty = [np.empty(0, dtype=object) for _ in self.layout.keep]
+        rows = self._assemble(empty, np.empty(0, dtype=np.int64), odd, len(odd))
+        self.cursor += len(odd)
+        self.next_pos += len(odd)
+        return rows
+
+    def _assemble(
+        self, cols: list[np.ndarray], slots: np.ndarray, odd: list[tuple[int, str]], span: int
+    ) -> _Rows:
+        """Rows ``next_pos .. next_pos + span - 1``: well-formed at ``slots``, odd at theirs."""
+        truncated = np.zeros(span, dtype=bool)
+        overflow = np.zeros(span, dtype=bool)
+        drop = np.zeros(span, dtype=bool)
+        if self.valid_seen == 0:
+            drop[0] = True  # the header line
+        if odd:
+            full = [np.empty(span, dtype=object) for _ in cols]
+            for f, c in zip(full, cols, strict=True):
+                f[slots] = c
+            cols = full
+        for pos, text in odd:
+            slot = pos - self.next_pos
+            treated = self.layout.row_values(_parse_line(text))
+            if treated is None:
+                drop[slot] = True
+                continue
+            values, truncated[slot], overflow[slot] = treated
+            for c, v in zip(cols, values, strict=True):
+                c[slot] = v
+        if drop.any():
+            kept = ~drop
+            return [c[kept] for c in cols], truncated[kept], overflow[kept]
+        return cols, truncated, overflow
+
+
+def _to_object(arr: pa.Array, repetitive: bool | None) -> tuple[np.ndarray, bool]:
+    """Arrow strings as an object array of str; also whether the column is repetitive.
+
+    A repetitive column (categories, stations, codes) is dictionary-encoded first so
+    each distinct Python string is built once, not once per row; for a column of
+    mostly distinct values (numbers, times) that detour costs more than it saves.
+    ``None`` decides from this array.
+    """
+    if repetitive is False:
+        return arr.to_numpy(zero_copy_only=False), False
+    enc = pc.dictionary_encode(arr)
+    if repetitive is None and len(enc.dictionary) * 4 > len(arr):
+        return arr.to_numpy(zero_copy_only=False), False
+    words = enc.dictionary.to_numpy(zero_copy_only=False)
+    return words[enc.indices.to_numpy(zero_copy_only=False)], True
+
+
+class _ChunkBuilder:
+    """Cuts merged rows into chunks of exactly ``chunk_rows`` rows, numbering them."""
+
+    def __init__(self, names: list[str], chunk_rows: int) -> None:
+        self.names = names
+        self.chunk_rows = chunk_rows
+        self.parts: list[_Rows] = []
+        self.pending = 0
+        self.numbered = 0
+
+    def add(
+        self, cols: list[np.ndarray], truncated: np.ndarray, overflow: np.ndarray
+    ) -> Iterator[pd.DataFrame]:
+        if len(truncated):
+            self.parts.append((cols, truncated, overflow))
+            self.pending += len(truncated)
+        while self.pending >= self.chunk_rows:
+            yield self._cut(self.chunk_rows)
+
+    def flush(self) -> Iterator[pd.DataFrame]:
+        if self.pending:
+            yield self._cut(self.pending)
+
+    def _cut(self, n: int) -> pd.DataFrame:
+        # one 2-D object block filled piece by piece: pandas takes it without another copy
+        block = np.empty((len(self.names), n), dtype=object)
+        truncated = np.empty(n, dtype=bool)
+        overflow = np.empty(n, dtype=bool)
+        filled = 0
+        while filled < n:
+            cols, trunc, over = self.parts[0]
+            take = min(n - filled, len(trunc))
+            for j, c in enumerate(cols):
+                block[j, filled : filled + take] = c[:take]
+            truncated[filled : filled + take] = trunc[:take]
+            overflow[filled : filled + take] = over[:take]
+            filled += take
+            if take == len(trunc):
+                self.parts.pop(0)
+            else:
+                self.parts[0] = ([c[take:] for c in cols], trunc[take:], over[take:])
+        self.pending -= n
+        df = pd.DataFrame(block.T, columns=self.names, dtype=object, copy=False)
+        df[ROW_NUMBER] = np.arange(self.numbered + 1, self.numbered + n + 1, dtype=np.int64)
+        df[TRUNCATED] = truncated
+        df[OVERFLOW] = overflow
+        self.numbered += n
+        return df
