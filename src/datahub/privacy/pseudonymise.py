@@ -118,7 +118,7 @@ class Pseudonymised:
 #: (a Series token → ciphertext): AES-SIV costs ~3 µs a value plus Python overhead, and
 #: the same persons recur in every daily file. Bounded (cleared when full).
 _SEALED: dict[bytes, dict[str, pd.Series]] = {}
-_SEALED_MAX = 200_000
+_SEALED_MAX = 500_000  # ~200 B an entry: ≤ ~100 MB, flat in scale
 
 
 def _sealed_cache(vault_key: bytes) -> dict[str, pd.Series]:
