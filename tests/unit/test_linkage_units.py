@@ -360,3 +360,21 @@ def test_score_counts_pairs_splits_and_merges() -> None:
     assert s.recall == pytest.approx(1 / 3)
     assert s.split_share == pytest.approx(1 / 3)
     assert s.merged_share == pytest.approx(2 / 3)
+
+
+def test_memory_limit_applies_while_linking_unless_the_caller_set_one(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    def limit() -> str:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    default = limit()
+    store = PersonIndexStore(con)
+    with store.memory_limit("500MB"):
+        assert limit() == "476.8 MiB"
+    assert limit() == default
+    con.execute("SET memory_limit = '3GB'")
+    custom = limit()
+    with store.memory_limit("500MB"):
+        assert limit() == custom  # the caller's own limit stands
+    assert limit() == custom

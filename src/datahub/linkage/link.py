@@ -88,7 +88,7 @@ def link_persons(
     settings = settings or LinkageSettings.load()
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     store = PersonIndexStore(con)
-    with store.scratch() as scratch:
+    with store.memory_limit(settings.duckdb_memory_limit), store.scratch() as scratch:
         store.load_records(scratch)
         scored = score_pairs(con, scratch, settings)
         clusters = f"{scratch}.link_clusters"

@@ -21,6 +21,7 @@ class LinkageSettings:
     u_max_pairs: int
     em_max_pairs: int
     em_without_tf: bool
+    duckdb_memory_limit: str | None
     seed: int
     term_frequency_adjustments: frozenset[str]
 
@@ -36,6 +37,7 @@ class LinkageSettings:
             u_max_pairs=int(raw["u_max_pairs"]),
             em_max_pairs=int(raw["em_max_pairs"]),
             em_without_tf=bool(raw.get("em_without_tf", False)),
+            duckdb_memory_limit=raw.get("duckdb_memory_limit"),
             seed=int(raw["seed"]),
             term_frequency_adjustments=frozenset(raw.get("term_frequency_adjustments", ())),
         )

@@ -98,6 +98,29 @@ class PersonIndexStore:
         return bool(row[0])
 
     @contextmanager
+    def memory_limit(self, limit: str | None) -> Iterator[None]:
+        """DuckDB's memory limit set to ``limit`` while linking, then reset to the default.
+
+        The limit is the database instance's: beyond it DuckDB spills to its
+        temp directory instead of growing with the number of records. A limit
+        the caller configured (anything but DuckDB's default) is left alone.
+        """
+        current = one_row(self._con, "SELECT current_setting('memory_limit')")[0]
+        fresh = duckdb.connect()
+        try:
+            default = one_row(fresh, "SELECT current_setting('memory_limit')")[0]
+        finally:
+            fresh.close()
+        if limit is None or current != default:
+            yield
+            return
+        self._con.execute("SET memory_limit = ?", [limit])
+        try:
+            yield
+        finally:
+            self._con.execute("RESET memory_limit")
+
+    @contextmanager
     def scratch(self) -> Iterator[str]:
         """An in-memory database attached for the working tables; detached (freed) afterwards."""
         self._con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
