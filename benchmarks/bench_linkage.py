@@ -13,7 +13,17 @@ child also reports its RSS just before linking (interpreter + imports) and the
 peak RSS sampled while linking.
 
 Writes ``benchmarks/results/<date>-linkage-<label>.json`` (``--profile`` adds a
-pyinstrument text profile of the first run next to it).
+pyinstrument text profile of the first run next to it). Wall time on a shared
+machine swings with its load: ``link_cpu_seconds`` and the load average at
+start are recorded beside it.
+
+~1 M person records (the committed result), as ``benchmarks/run.py`` sizes a scale::
+
+    datahub generate --out /tmp/p70000-i73760.8-d7-s20260601 --persons 70000 \
+        --seed 20260601 --incidents-per-day 73760.8 --start 2026-06-01 --end 2026-06-07
+    DATAHUB_HOME=/tmp/home-p70000 datahub run --sources /tmp/p70000-... --no-docs
+    python benchmarks/bench_linkage.py --home /tmp/home-p70000 \
+        --sources /tmp/p70000-i73760.8-d7-s20260601 --label p70000 --runs 2
 """
 
 from __future__ import annotations
@@ -280,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                 args["profile"] = str(opts.results / f"{stamp}-linkage-{label}-profile.txt")
             wall, peak, link = run_child("link", args)
             _w, _p, score = run_child("score", {"home": str(work), "sources": str(opts.sources)})
+            score.pop("child_cpu_seconds", None)
             records = int(link["stats"]["records"])
             run = {
                 "run": i + 1,
