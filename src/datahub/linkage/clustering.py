@@ -183,7 +183,7 @@ def cluster(
 ) -> None:
     """Write table ``out`` (rid, cluster_rid, match_probability, link_rule) for every record.
 
-    ``records`` has ``rid`` (unique, ordered like unique_id), ``id_token``,
+    ``records`` has ``rid`` (unique integer), ``id_token``,
     ``usable`` and ``event_key``; ``edges`` (or None) has ``unique_id_l``,
     ``unique_id_r`` (rids) and ``match_probability``. ``cluster_rid`` is the
     smallest rid of the cluster.

@@ -1,6 +1,6 @@
 """The probabilistic model: Splink 5 over tokens, inside the linkage's scratch database.
 
-Splink reads the usable records of the scratch table ``link_records`` (integer
+Splink reads the usable records of the scratch view ``link_records`` (integer
 ``rid`` as unique id, token columns only), is trained there (u counted on pairs
 of different ID tokens, m by EM capped at ``em_max_pairs`` pairs) and scores
 candidate pairs that *we* block: only pairs that can change a cluster, i.e. with
