@@ -279,7 +279,7 @@ def open_vault(
     paths: Paths, keyring: Keyring, *, check: bool = True, read_only: bool = False
 ) -> Iterator[Vault]:
     """Open (creating if needed, unless read-only) the vault and check the key against its canary."""
-    con = connect(paths.vault, read_only=read_only)
+    con = connect(paths.vault, read_only=read_only, memory_limit="256MB")
     try:
         if not read_only:
             con.execute(_SCHEMA)

@@ -13,9 +13,17 @@ import duckdb
 
 
 def connect(
-    path: Path | str, *, read_only: bool = False, threads: int | None = None
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB database file (created, with its folder, unless read-only)."""
+    """Open a DuckDB database file (created, with its folder, unless read-only).
+
+    ``memory_limit`` (e.g. ``"512MB"``) caps DuckDB's buffer pool; by default it
+    may take 80 % of RAM and keeps the pages of everything written cached.
+    """
     p = Path(path)
     if read_only:
         if not p.exists():
@@ -25,6 +33,8 @@ def connect(
     config: dict[str, str | bool | int | float | list[str]] = {}
     if threads is not None:
         config["threads"] = threads
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
     return duckdb.connect(str(p), read_only=read_only, config=config)
 
 
