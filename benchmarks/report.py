@@ -23,6 +23,7 @@ def markdown(results: dict[str, Any], profile_dir: Path | None = None) -> str:
     lines = [
         f"# Benchmark {results['label']} — {results['date']}",
         "",
+        f"Code: commit {results.get('commit', 'not recorded')}. "
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB. "
         + ", ".join(f"{k} {val}" for k, val in v.items()),
         "",
