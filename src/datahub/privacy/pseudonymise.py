@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from datahub.privacy.cipher import VaultCipher
 from datahub.privacy.keys import Keyring
@@ -115,77 +117,90 @@ class Pseudonymised:
 
 
 #: Ciphertexts already sealed in this process, per vault key fingerprint and domain
-#: (a Series token → ciphertext): AES-SIV costs ~3 µs a value plus Python overhead, and
-#: the same persons recur in every daily file. Bounded (cleared when full).
-_SEALED: dict[bytes, dict[str, pd.Series]] = {}
-_SEALED_MAX = 500_000  # ~200 B an entry: ≤ ~100 MB, flat in scale
+#: (Arrow arrays of tokens and their ciphertexts): AES-SIV costs ~3 µs a value plus Python
+#: overhead, and the same persons recur in every daily file. Bounded (cleared when full).
+_SEALED: dict[bytes, dict[str, tuple[pa.Array, pa.Array]]] = {}
+_SEALED_MAX = 500_000  # ~150 B an entry in Arrow buffers: ≤ ~75 MB, flat in scale
 
 
-def _sealed_cache(vault_key: bytes) -> dict[str, pd.Series]:
+def _sealed_cache(vault_key: bytes) -> dict[str, tuple[pa.Array, pa.Array]]:
     return _SEALED.setdefault(hashlib.sha256(b"datahub-vault-cache" + vault_key).digest(), {})
+
+
+def _arrow_strings(s: pd.Series) -> pa.Array:
+    arr = pa.array(s.array if isinstance(s.dtype, pd.StringDtype) else s, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return pc.cast(arr, pa.large_string())
 
 
 class _VaultCollector:
     """Collects distinct (domain, token, normalised value) and seals them.
 
-    Per domain, the distinct tokens are matched against the process cache in
-    one vectorised step; only new ones are encrypted.
+    Everything stays in Arrow: per domain the distinct tokens are matched
+    against the process cache with one hash lookup (``index_in``) and only the
+    new ones are encrypted.
     """
 
-    def __init__(self, cipher: VaultCipher, cache: dict[str, pd.Series]) -> None:
+    def __init__(self, cipher: VaultCipher, cache: dict[str, tuple[pa.Array, pa.Array]]) -> None:
         self._cipher = cipher
         self._cache = cache
-        self._parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._parts: dict[str, list[tuple[pa.Array, pa.Array]]] = {}
 
     def add(self, domain: str, tokens: pd.Series, values: pd.Series) -> None:
-        self._parts.setdefault(domain, []).append(
-            (tokens.to_numpy(dtype=object), values.to_numpy(dtype=object))
-        )
+        self._parts.setdefault(domain, []).append((_arrow_strings(tokens), _arrow_strings(values)))
 
-    def _sealed(self, domain: str) -> pd.DataFrame:
+    def _sealed(self, domain: str) -> pa.Table:
         parts = self._parts[domain]
-        pairs = pd.DataFrame(
-            {
-                "token": np.concatenate([t for t, _ in parts]),
-                "value": np.concatenate([v for _, v in parts]),
-            }
+        toks = pa.concat_arrays([t for t, _ in parts])
+        vals = pa.concat_arrays([v for _, v in parts])
+        both = pc.and_(pc.is_valid(toks), pc.is_valid(vals))
+        toks, vals = toks.filter(both), vals.filter(both)
+        # one row per distinct token (a token fixes its value: same domain key, same input)
+        first = pc.index_in(pc.unique(toks), value_set=toks)
+        toks, vals = toks.take(first), vals.take(first)
+        cached_toks, cached_cts = self._cache.get(
+            domain, (pa.array([], pa.large_string()), pa.array([], pa.binary()))
         )
-        pairs = pairs[pairs["token"].notna() & pairs["value"].notna()]
-        pairs = pairs.drop_duplicates("token", ignore_index=True)
-        cached = self._cache.get(domain)
-        if cached is None:
-            cached = pd.Series([], dtype=object)
-        cts = pairs["token"].map(cached)  # NaN where not cached yet
-        todo = cts.isna().to_numpy()
-        if todo.any():
-            sealed = self._cipher.seal_many(domain, pairs["value"].to_numpy()[todo].tolist())
-            new = pd.Series(sealed, index=pairs["token"].to_numpy()[todo], dtype=object)
-            cts = cts.astype(object)
-            cts.iloc[np.flatnonzero(todo)] = sealed
-            if sum(len(v) for v in self._cache.values()) + len(new) > _SEALED_MAX:
+        pos = pc.index_in(toks, value_set=cached_toks)
+        cts = cached_cts.take(pos)  # null where not sealed yet
+        todo = pc.is_null(pos)
+        n_new = pc.sum(todo).as_py() or 0
+        if n_new:
+            new_toks = toks.filter(todo)
+            sealed = pa.array(
+                self._cipher.seal_many(domain, vals.filter(todo).to_pylist()), pa.binary()
+            )
+            cts = pc.replace_with_mask(cts, todo, sealed)
+            if sum(len(t) for t, _ in self._cache.values()) + n_new > _SEALED_MAX:
                 self._cache.clear()
-                cached = pd.Series([], dtype=object)
-            self._cache[domain] = pd.concat([cached, new]) if len(cached) else new
-        return pd.DataFrame(
+                cached_toks, cached_cts = new_toks[:0], sealed[:0]
+            self._cache[domain] = (
+                pa.concat_arrays([cached_toks, new_toks]),
+                pa.concat_arrays([cached_cts, sealed]),
+            )
+        return pa.table(
             {
-                "domain": domain,
-                "token": pairs["token"].to_numpy(),
-                "ciphertext": cts.to_numpy(dtype=object),
+                "domain": pa.array([domain] * len(toks), pa.string()),
+                "token": pc.cast(toks, pa.string()),
+                "ciphertext": cts,
             }
         )
 
     def frame(self) -> pd.DataFrame:
         if not self._parts:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in VAULT_COLUMNS})
-        frames = [self._sealed(d) for d in self._parts]
-        out = pd.concat(frames, ignore_index=True)
+        table = pa.concat_tables([self._sealed(d) for d in self._parts])
         return pd.DataFrame(
             {
-                "domain": out["domain"].astype("str").to_numpy(),
-                "token": out["token"].astype("str").to_numpy(),
-                "ciphertext": out["ciphertext"].to_numpy(dtype=object),
+                "domain": table.column("domain").to_pandas(types_mapper=_STR_TYPES.get),
+                "token": table.column("token").to_pandas(types_mapper=_STR_TYPES.get),
+                "ciphertext": table.column("ciphertext").to_pandas(),
             }
         )
+
+
+_STR_TYPES = {pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}
 
 
 def pseudonymise_feed(feed: Feed, frame: pd.DataFrame, keyring: Keyring) -> Pseudonymised:

@@ -106,20 +106,24 @@ class Vault:
         row = _first(self.con.execute("SELECT count(*) FROM entries").fetchall())
         return int(row[0]) if row else 0
 
-    def append(self, entries: pd.DataFrame) -> int:
+    def append(self, entries: pd.DataFrame | pa.Table) -> int:
         """Add (domain, token, ciphertext) rows whose token is new; return how many were added.
 
         Idempotent: tokens already in the vault (or repeated in ``entries``) are
         added once. Every token must be of the key file's current version.
+        ``entries`` may be an Arrow table (the loader passes the staged Parquet
+        as read, without a round trip through pandas).
         """
-        if entries.empty:
+        if isinstance(entries, pd.DataFrame):
+            entries = pa.Table.from_pandas(
+                entries[["domain", "token", "ciphertext"]], preserve_index=False
+            )
+        if entries.num_rows == 0:
             return 0
         # every token well-formed and of the current version: one pass in Arrow's regex
         # engine (pandas' str.extract over a large batch cost seconds)
         current = self.keyring.current_version
-        tokens = pa.array(
-            entries["token"].to_numpy(dtype=object), type=pa.string(), from_pandas=True
-        )
+        tokens = pc.cast(entries.column("token"), pa.string())
         well = pc.match_substring_regex(tokens, rf"^k{current}_[0-9a-f]{{32}}$")
         if tokens.null_count or not pc.all(well).as_py():
             parsed = pd.Series(tokens.to_pylist(), dtype="str").str.extract(TOKEN_RE.pattern)[0]
@@ -129,7 +133,7 @@ class Vault:
                 f"vault entries are of key version(s) {', '.join(shown)} but the key file is at "
                 f"version {self.keyring.current_version}; prepare the batch again"
             )
-        df = entries[["domain", "token", "ciphertext"]].drop_duplicates("token")
+        df = entries.select(["domain", "token", "ciphertext"])
         self.con.register("new_entries", df)
         try:
             self.con.execute("BEGIN TRANSACTION")
@@ -139,7 +143,7 @@ class Vault:
             self.con.execute(
                 """
                 INSERT INTO entries (domain, token, ciphertext)
-                SELECT n.domain, n.token, n.ciphertext FROM new_entries n
+                SELECT DISTINCT ON (n.token) n.domain, n.token, n.ciphertext FROM new_entries n
                 WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.token = n.token)
                 """
             )
@@ -306,7 +310,7 @@ def read_audit_head(paths: Paths) -> Head | None:
         con.close()
 
 
-def append_entries(paths: Paths, keyring: Keyring, entries: pd.DataFrame) -> int:
+def append_entries(paths: Paths, keyring: Keyring, entries: pd.DataFrame | pa.Table) -> int:
     """Open the vault, check the key, append ``entries``; return how many were new."""
     with open_vault(paths, keyring) as vault:
         return vault.append(entries)

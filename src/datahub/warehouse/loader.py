@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+import pyarrow.parquet as pq
 
 from datahub.config import Paths
 from datahub.quality import staging as st
@@ -250,8 +250,8 @@ def _append_vault(folder: Path, paths: Paths, keyring: Keyring, vault: Any) -> N
     p = folder / st.VAULT
     if not p.exists():
         return
-    entries = pd.read_parquet(p)
-    if entries.empty:
+    entries = pq.read_table(p)
+    if entries.num_rows == 0:
         return
     if vault is not None:
         vault.append(entries)
