@@ -128,8 +128,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 #: The loader's DuckDB buffer pool (DuckDB's default is 80 % of RAM): inserts stream through
-#: it, so a cap keeps the loader's share of memory from growing with the warehouse.
-LOADER_MEMORY_LIMIT = "512MB"
+#: it, so a cap keeps the loader's share of memory from growing with the warehouse (see
+#: ``vault.VAULT_MEMORY_LIMIT`` for the measured effect).
+LOADER_MEMORY_LIMIT = "128MB"
 
 
 @contextmanager
