@@ -16,7 +16,7 @@ import duckdb
 
 from datahub.config import Paths
 from datahub.warehouse.db import connect
-from datahub.warehouse.mart_gates import GateReport, MartGateFailed, run_mart_gates
+from datahub.warehouse.mart_gates import GateReport, MartGateFailed, preload_gx, run_mart_gates
 from datahub.warehouse.models import Model, load_models, run_models, split_around
 from datahub.warehouse.publish import PublishResult, publish_snapshot
 
@@ -97,6 +97,9 @@ def publish(paths: Paths, run_id: str | None = None) -> PublishResult:
 
 def build(paths: Paths, *, do_publish: bool = True) -> BuildResult:
     """Models, linkage, marts, gates and (when every gate passes) publish."""
+    import splink  # noqa: F401  (before the GX thread, so the two never import side by side)
+
+    preload_gx()  # overlaps the GX import with the SQL models
     result = BuildResult()
     result.model_rows.update(run_base_models(paths))
     result.linkage = run_linkage(paths)

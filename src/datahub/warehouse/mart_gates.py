@@ -9,8 +9,10 @@ frames. Marts hold no identifiers; results keep no values anyway
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,21 @@ def _label(exp: dict[str, Any]) -> str:
         or ",".join(kw.get("column_list", []))
     )
     return f"{exp['type']}({target})" if target else exp["type"]
+
+
+def preload_gx() -> threading.Thread:
+    """Import Great Expectations in a background thread; return the thread.
+
+    The import costs seconds of pure Python; a build starts it first so that it
+    overlaps the SQL models and the linkage (DuckDB releases the GIL while it
+    works) instead of delaying the mart gates. Joining is optional: an import
+    still in flight simply blocks the gates' own ``import`` until it is done.
+    """
+    thread = threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), name="preload-gx", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def validate_frame(

@@ -39,18 +39,13 @@ hashed as (
         hash(*columns(* exclude (batch_id, source_file, source_row, loaded_at, file_stamp))) as content_hash
     from renamed
 ),
-exact_deduplicated as (
-    select * from hashed
-    qualify row_number() over (
-        partition by content_hash order by file_stamp desc, loaded_at desc, source_row
-    ) = 1
-),
 final as (
     select
         * exclude (content_hash),
-        count(*) over (partition by kp_no, file_stamp) > 1 as is_near_duplicate,
+        -- distinct contents of the key in its latest delivery (exact copies count once)
+        count(distinct content_hash) over (partition by kp_no, file_stamp) > 1 as is_near_duplicate,
         file_stamp = max(file_stamp) over () as in_latest_snapshot
-    from exact_deduplicated
+    from hashed
     qualify row_number() over (
         partition by kp_no order by file_stamp desc, loaded_at desc, source_row
     ) = 1
