@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_linkage.py --home HOME --sources SOURCES [--label L]
 
-``HOME`` is an ingested DATAHUB_HOME (its ``warehouse.duckdb`` is copied to a
-scratch folder first, never touched in place); ``SOURCES`` is the folder it was
+``HOME`` is an ingested DATAHUB_HOME (its ``warehouse.duckdb`` and, when
+present, ``build.duckdb`` are copied to a scratch folder first, never touched in place); ``SOURCES`` is the folder it was
 ingested from (only ``_truth/records.csv`` is read, to score the result). On
 the copy, the base models (staging, ``integrated.person_records``) are built
 when missing, then :func:`datahub.linkage.link_persons` runs ``--runs`` times
@@ -106,7 +106,7 @@ def child_link(args: dict[str, Any]) -> dict[str, Any]:
     from datahub.warehouse.db import connect
 
     paths = Paths(Path(args["home"]))
-    con = connect(paths.warehouse)
+    con = connect(paths.build)
     before = psutil.Process().memory_info().rss / MB
     sampler = _PeakSampler()
     profiler = None
@@ -144,7 +144,7 @@ def child_score(args: dict[str, Any]) -> dict[str, Any]:
     from datahub.linkage.score import read_truth, score_linkage
     from datahub.warehouse.db import connect
 
-    con = connect(Paths(Path(args["home"])).warehouse, read_only=True)
+    con = connect(Paths(Path(args["home"])).build, read_only=True)
     try:
         xref = con.execute(
             "SELECT source_file, source_row, role, person_key, link_rule FROM integrated.person_xref"
@@ -183,10 +183,12 @@ def run_child(step: str, args: dict[str, Any]) -> tuple[float, float, dict[str, 
     return wall, usage.ru_maxrss / 1024, payload
 
 
-def _has_person_records(warehouse: Path) -> bool:
+def _has_person_records(build: Path) -> bool:
     import duckdb
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    if not build.exists():
+        return False
+    con = duckdb.connect(str(build), read_only=True)
     try:
         row = con.execute(
             "SELECT count(*) FROM duckdb_tables() "
@@ -265,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch = opts.scratch or Path(tempfile.mkdtemp(prefix="bench-linkage-"))
     work = scratch / "home"
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(opts.home / "warehouse.duckdb", work / "warehouse.duckdb")
+    for name in ("warehouse.duckdb", "build.duckdb", "build.previous.duckdb"):
+        if (opts.home / name).exists():
+            shutil.copy2(opts.home / name, work / name)
     try:
         result: dict[str, Any] = {
             "date": dt.datetime.now().isoformat(timespec="seconds"),
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "versions": versions(),
         }
-        if not _has_person_records(work / "warehouse.duckdb"):
+        if not _has_person_records(work / "build.duckdb"):
             wall, _peak, base = run_child("base", {"home": str(work)})
             log(f"base models: {wall:.1f} s")
             result["base_models_seconds"] = round(wall, 1)

@@ -50,7 +50,7 @@ STAGE_HOOKS: dict[str, tuple[str, ...]] = {
     "load": ("datahub.pipeline:load",),
     "build models": ("datahub.warehouse.models:run_models",),
     "link": ("datahub.linkage.link:link_persons",),
-    "publish": ("datahub.warehouse.publish:publish_snapshot",),
+    "publish": ("datahub.warehouse.publish:publish_build",),
 }
 
 

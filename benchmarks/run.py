@@ -224,7 +224,7 @@ def _linkage_quality(args: dict[str, Any]) -> dict[str, Any]:
     from datahub.warehouse.db import connect
 
     paths = Paths(Path(args["home"]))
-    con = connect(paths.warehouse, read_only=True)
+    con = connect(paths.build, read_only=True)
     try:
         xref = con.execute("SELECT * FROM integrated.person_xref").df()
     finally:

@@ -43,6 +43,21 @@ class Paths:
         return self.home / "warehouse.duckdb"
 
     @property
+    def build(self) -> Path:
+        """The build file: staging, integrated and marts, made afresh by every build.
+
+        Kept apart from the warehouse (raw, quarantine, audit) so that publishing
+        is a copy of this file, and so that nothing of the raw layer can reach the
+        published snapshot, not even in DuckDB's free blocks.
+        """
+        return self.home / "build.duckdb"
+
+    @property
+    def build_previous(self) -> Path:
+        """The build file of the build before: read-only, for carrying person keys forward."""
+        return self.home / "build.previous.duckdb"
+
+    @property
     def published(self) -> Path:
         """The published snapshot analysts open read-only."""
         return self.home / "published" / "datahub.duckdb"

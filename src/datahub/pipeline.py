@@ -706,7 +706,7 @@ def linkage_score(paths: Paths, sources: Path) -> dict[str, Any]:
     from datahub.linkage.score import read_truth, score_linkage
     from datahub.warehouse.db import connect
 
-    target = paths.published if paths.published.exists() else paths.warehouse
+    target = paths.published if paths.published.exists() else paths.build
     con = connect(target, read_only=True)
     try:
         xref = con.execute("SELECT * FROM integrated.person_xref").df()

@@ -19,8 +19,8 @@ from datahub.privacy.pseudonymise import pseudonymise_feed  # noqa: E402
 from datahub.privacy.rotation import rotate_keys  # noqa: E402
 from datahub.privacy.vault import open_vault  # noqa: E402
 from datahub.sources.contracts import FEEDS_BY_KEY  # noqa: E402
+from datahub.warehouse.build import publish  # noqa: E402
 from datahub.warehouse.db import connect  # noqa: E402
-from datahub.warehouse.publish import publish_snapshot  # noqa: E402
 from datahub.warehouse.retokenise import ensure_warehouse_key, token_columns  # noqa: E402
 
 
@@ -45,7 +45,8 @@ def _all_varchar_values(path: Path) -> list[str]:
 
 
 def _load(paths: Paths, ring) -> pd.DataFrame:
-    """A stand-in for the loader: pseudonymise two feeds, append the vault, write raw + a mart."""
+    """A stand-in for loader and build: pseudonymise two feeds, append the vault, write raw and a
+    table of the warehouse's own, a mart into the build file, and publish it."""
     pop = FEEDS_BY_KEY["government.population"]
     ins = FEEDS_BY_KEY["social_security.insured"]
     n = 30
@@ -75,9 +76,19 @@ def _load(paths: Paths, ring) -> pd.DataFrame:
         )
         con.execute("CREATE VIEW marts.v_person AS SELECT * FROM marts.person")
         con.execute("COMMIT")
-        publish_snapshot(con, paths.published)
     finally:
         con.close()
+    con = connect(paths.build)
+    try:
+        con.execute("CREATE SCHEMA marts")
+        con.register("pp", pp.frame)
+        con.execute(
+            "CREATE TABLE marts.population AS SELECT id_number_token, name_token, "
+            "resident_birth_year AS birth_year FROM pp"
+        )
+    finally:
+        con.close()
+    publish(paths)
     return pp.frame
 
 
@@ -109,11 +120,12 @@ def test_rotation_leaves_no_old_token(
         report = rotate_keys(paths)
         assert (report.old_version, report.new_version) == (1, 2)
         assert report.warehouse is not None and report.warehouse.total > 0
+        assert report.build is not None and report.build.total == 2 * 30
 
     new_ring = load_keyring(paths)
     assert new_ring.current_version == 2 and new_ring.pending_version is None
     assert paths.published.exists()
-    stores = (paths.warehouse, paths.vault, paths.published)
+    stores = (paths.warehouse, paths.build, paths.vault, paths.published)
     for values in map(_all_varchar_values, stores):
         old = [v for v in values if v.startswith("k1_")]
         assert not old, f"{len(old)} version-1 tokens remain"

@@ -35,7 +35,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Paths, pd.Da
     pipeline.run_sources(sources, paths=paths, keyring=keyring, build_docs=False)
     run_base_models(paths)
     run_linkage(paths)
-    con = connect(paths.warehouse, read_only=True)
+    con = connect(paths.build, read_only=True)
     try:
         xref = con.execute("SELECT * FROM integrated.person_xref").df()
     finally:
@@ -87,16 +87,19 @@ def test_no_working_tables_are_left_in_the_warehouse(
     linked: tuple[Path, Paths, pd.DataFrame],
 ) -> None:
     _sources, paths, _xref = linked
-    con = connect(paths.warehouse, read_only=True)
-    try:
-        databases = {
-            r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
-        }
-        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-    finally:
-        con.close()
-    assert "linkage_scratch" not in databases
-    assert not [t for t in tables if t.startswith(("__splink", "link_"))], tables
+    for path in (paths.warehouse, paths.build):
+        con = connect(path, read_only=True)
+        try:
+            databases = {
+                r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+            }
+            tables = [
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            ]
+        finally:
+            con.close()
+        assert "linkage_scratch" not in databases
+        assert not [t for t in tables if t.startswith(("__splink", "link_"))], (path, tables)
 
 
 def test_rerun_keeps_every_person_key(linked: tuple[Path, Paths, pd.DataFrame]) -> None:
@@ -104,7 +107,7 @@ def test_rerun_keeps_every_person_key(linked: tuple[Path, Paths, pd.DataFrame]) 
 
     _sources, paths, xref = linked
     stats = run_linkage(paths)
-    con = connect(paths.warehouse, read_only=True)
+    con = connect(paths.build, read_only=True)
     try:
         again = con.execute("SELECT unique_id, person_key FROM integrated.person_xref").df()
         registry = con.execute("SELECT count(*) FROM integrated.person_key_registry").fetchall()

@@ -61,7 +61,7 @@ def _copy_slice(dest: Path, lo: str, hi: str, with_snapshots: bool) -> None:
 
 
 def _xref(paths: Paths) -> pd.DataFrame:
-    con = connect(paths.warehouse, read_only=True)
+    con = connect(paths.build, read_only=True)
     try:
         return con.execute("SELECT * FROM integrated.person_xref").df()
     finally:

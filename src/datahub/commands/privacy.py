@@ -116,6 +116,10 @@ def keys_rotate(home: Path | None = HomeOpt) -> None:
         typer.echo(
             f"warehouse: {report.warehouse.total} values in {len(report.warehouse.updated)} token columns re-tokenised"
         )
+    if report.build is not None:
+        typer.echo(
+            f"build file: {report.build.total} values in {len(report.build.updated)} token columns re-tokenised"
+        )
     if report.republished is not None:
         typer.echo(f"published snapshot rebuilt: {report.republished}")
 
@@ -178,6 +182,8 @@ def audit_leaks(
         if targets
         else [
             paths.warehouse,
+            paths.build,
+            paths.build_previous,
             paths.published.parent,
             paths.data_docs,
             paths.gx_results,

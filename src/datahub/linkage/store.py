@@ -8,6 +8,7 @@ when it is detached.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,9 @@ XREF_TABLE = "integrated.person_xref"
 INDEX_TABLE = "integrated.person_index"
 REGISTRY_TABLE = "integrated.person_key_registry"
 SCRATCH = "linkage_scratch"
+#: Catalog name under which the build attaches the previous build file (read-only): its
+#: cross-reference carries person keys forward into a fresh build file.
+PREVIOUS_CATALOG = "previous_build"
 DEPARTMENTS = ("police", "government", "social_security", "community")
 
 XREF_SCHEMA = (
@@ -28,6 +32,7 @@ XREF_SCHEMA = (
     "match_probability DOUBLE, link_rule VARCHAR, source_file VARCHAR, source_row BIGINT, "
     "linked_run VARCHAR"
 )
+REGISTRY_SCHEMA = "person_key VARCHAR PRIMARY KEY, first_run VARCHAR"
 INDEX_SCHEMA = (
     "person_key VARCHAR, n_records BIGINT, n_feeds BIGINT, n_departments BIGINT, id_token VARCHAR, "
     "birth_year INTEGER, sex VARCHAR, in_police BOOLEAN, in_government BOOLEAN, "
@@ -87,15 +92,52 @@ class PersonIndexStore:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
 
-    def _exists(self, table: str) -> bool:
+    def _exists(self, table: str, catalog: str | None = None) -> bool:
         schema, name = table.split(".")
+        where = "database_name = ?" if catalog else "database_name = current_database()"
         row = one_row(
             self._con,
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
-            [schema, name],
+            f"SELECT count(*) FROM duckdb_tables() WHERE {where} AND schema_name = ? "
+            "AND table_name = ?",
+            [catalog, schema, name] if catalog else [schema, name],
         )
         return bool(row[0])
+
+    def _previous_xref(self) -> str | None:
+        """The cross-reference of the last linkage: this database's, else the previous build's."""
+        if self._exists(XREF_TABLE):
+            return XREF_TABLE
+        if self._exists(XREF_TABLE, PREVIOUS_CATALOG):
+            return f"{PREVIOUS_CATALOG}.{XREF_TABLE}"
+        return None
+
+    @staticmethod
+    def carry_over_registry(con: duckdb.DuckDBPyConnection, old: os.PathLike[str] | str) -> bool:
+        """Copy the key registry of the DuckDB file ``old`` into ``con``'s database.
+
+        Returns False (copying nothing) when ``old`` has no registry.
+        """
+        schema, name = REGISTRY_TABLE.split(".")
+        quoted = "'" + str(old).replace("'", "''") + "'"
+        con.execute(f"ATTACH {quoted} AS _previous (READ_ONLY)")
+        try:
+            found = one_row(
+                con,
+                "SELECT count(*) FROM duckdb_tables() "
+                "WHERE database_name = '_previous' AND schema_name = ? AND table_name = ?",
+                [schema, name],
+            )[0]
+            if not found:
+                return False
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"CREATE TABLE {REGISTRY_TABLE} ({REGISTRY_SCHEMA})")
+            con.execute(
+                f"INSERT INTO {REGISTRY_TABLE} SELECT person_key, first_run "
+                f"FROM _previous.{REGISTRY_TABLE}"
+            )
+            return True
+        finally:
+            con.execute("DETACH _previous")
 
     @contextmanager
     def memory_limit(self, limit: str | None) -> Iterator[None]:
@@ -167,12 +209,13 @@ class PersonIndexStore:
 
     def overlaps(self, scratch: str, clusters: str) -> list[tuple[int, str, int]]:
         """(cluster_rid, earlier person_key, shared records) against the last run's xref."""
-        if not self._exists(XREF_TABLE):
+        previous = self._previous_xref()
+        if previous is None:
             return []
         rows = self._con.execute(
             f"SELECT c.cluster_rid, x.person_key, count(*) FROM {clusters} AS c "
             f"JOIN {scratch}.link_records AS r USING (rid) "
-            f"JOIN {XREF_TABLE} AS x ON x.unique_id = r.unique_id GROUP BY ALL"
+            f"JOIN {previous} AS x ON x.unique_id = r.unique_id GROUP BY ALL"
         ).fetchall()
         return [(int(c), str(k), int(n)) for c, k, n in rows]
 
@@ -189,8 +232,9 @@ class PersonIndexStore:
         queries = []
         if self._exists(REGISTRY_TABLE):
             queries.append(f"SELECT person_key FROM {REGISTRY_TABLE}")
-        if self._exists(XREF_TABLE):
-            queries.append(f"SELECT person_key FROM {XREF_TABLE}")
+        previous = self._previous_xref()
+        if previous is not None:
+            queries.append(f"SELECT person_key FROM {previous}")
         if not queries:
             return set()
         return {str(r[0]) for r in self._con.execute(" UNION ".join(queries)).fetchall()}
@@ -222,10 +266,7 @@ class PersonIndexStore:
             ):
                 con.execute(f"CREATE OR REPLACE TABLE {table} ({schema})")
                 con.execute(f"INSERT INTO {table} BY NAME {sql}", {"run": run_id})
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} "
-                "(person_key VARCHAR PRIMARY KEY, first_run VARCHAR)"
-            )
+            con.execute(f"CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} ({REGISTRY_SCHEMA})")
             con.execute(
                 f"INSERT INTO {REGISTRY_TABLE} SELECT person_key, ? FROM {INDEX_TABLE} "
                 f"WHERE person_key NOT IN (SELECT person_key FROM {REGISTRY_TABLE})",

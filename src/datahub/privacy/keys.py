@@ -263,7 +263,11 @@ def ensure_dev_keys(paths: Paths, *, announce: bool = True) -> Keyring:
     """
     path = resolve_key_file(paths)
     if not path.exists():
-        existing = [p for p in (paths.warehouse, paths.vault) if p.exists()]
+        existing = [
+            p
+            for p in (paths.warehouse, paths.build, paths.build_previous, paths.vault)
+            if p.exists()
+        ]
         if existing:
             raise KeyProblem(
                 f"no key file at {path}, but {', '.join(str(p) for p in existing)} already "

@@ -6,13 +6,14 @@ it again with the same pending key):
 1. add version n+1 to the key file as *pending* (current stays n);
 2. build the old → new token mapping from the vault (decrypt originals,
    HMAC under the new domain keys);
-3. re-tokenise the warehouse in one transaction (``warehouse.retokenise``);
+3. re-tokenise the warehouse, then the build file and the previous build file,
+   each in one transaction (``warehouse.retokenise``);
 4. re-tokenise the vault and its canary in one transaction;
 5. make n+1 the current version in the key file and drop the old master key.
 
 Finally, if a published snapshot exists, it is published again from the
-re-tokenised warehouse (``warehouse.publish.publish_snapshot``, atomic), so no
-old token remains there either.
+re-tokenised build file (``warehouse.build.publish``, atomic), so no old token
+remains there either.
 """
 
 from __future__ import annotations
@@ -44,20 +45,16 @@ class RotationReport:
     vault_tokens: int
     warehouse: RetokeniseReport | None  # None when no warehouse exists yet
     resumed: bool
+    build: RetokeniseReport | None = None  # None when nothing was built yet
     republished: Path | None = None  # the snapshot published again, if there was one
 
 
 def _republish(paths: Paths) -> Path | None:
-    if not (paths.published.exists() and paths.warehouse.exists()):
+    if not (paths.published.exists() and paths.build.exists()):
         return None
-    from datahub.warehouse.db import connect
-    from datahub.warehouse.publish import publish_snapshot
+    from datahub.warehouse.build import publish
 
-    con = connect(paths.warehouse)
-    try:
-        return publish_snapshot(con, paths.published).path
-    finally:
-        con.close()
+    return publish(paths).path
 
 
 def rotate_keys(paths: Paths, *, republish: bool = True) -> RotationReport:
@@ -83,9 +80,17 @@ def rotate_keys(paths: Paths, *, republish: bool = True) -> RotationReport:
             check_canary(pending, stored[1], where="the vault", version=version)
         mapping = vault.rotation_mapping(pending, new_version)
         warehouse = retokenise_warehouse(paths.warehouse, mapping, pending, new_version)
+        build = retokenise_warehouse(paths.build, mapping, pending, new_version)
+        retokenise_warehouse(paths.build_previous, mapping, pending, new_version)
         vault.apply_rotation(mapping, pending, new_version)
     write_keyring(promote_pending(pending), pending.path, overwrite=True)
     published = _republish(paths) if republish else None
     return RotationReport(
-        ring.current_version, new_version, len(mapping), warehouse, resumed, published
+        ring.current_version,
+        new_version,
+        len(mapping),
+        warehouse,
+        resumed,
+        build=build,
+        republished=published,
     )

@@ -1,15 +1,24 @@
-"""Build steps over the working warehouse: models → linkage → marts → mart gates → publish.
+"""Build steps: models → linkage → marts → mart gates → publish.
 
-Each step opens the warehouse itself (so Airflow can run them as separate
-tasks in the ``datahub_warehouse`` pool) and is also chained by :func:`build`.
+The build writes its own DuckDB file (``DATAHUB_HOME/build.duckdb``: staging,
+integrated, marts), made afresh by the first step, with the working warehouse
+(raw, quarantine, audit) attached read-only as ``wh`` and on the search path,
+so the models' ``raw.x`` resolve there. Publishing is then a copy of this file
+(see :mod:`datahub.warehouse.publish`) instead of a second write of every row.
+
+Each step opens the files itself (so Airflow can run them as separate tasks in
+the ``datahub_warehouse`` pool) and is also chained by :func:`build`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,11 +26,13 @@ import duckdb
 from datahub.config import Paths
 from datahub.warehouse.db import connect
 from datahub.warehouse.mart_gates import GateReport, MartGateFailed, preload_gx, run_mart_gates
-from datahub.warehouse.models import Model, load_models, run_models, split_around
-from datahub.warehouse.publish import PublishResult, publish_snapshot
+from datahub.warehouse.models import LAYERS, Model, load_models, run_models, split_around
+from datahub.warehouse.publish import PublishResult, publish_build
 
 #: Tables the Python linkage step writes (models depending on them run after it).
 LINKAGE_TABLES: frozenset[str] = frozenset({"integrated.person_index", "integrated.person_xref"})
+#: Catalog name of the working warehouse inside a build connection.
+WAREHOUSE_CATALOG = "wh"
 
 
 @dataclass
@@ -34,18 +45,94 @@ class BuildResult:
     published: PublishResult | None = None
 
 
+def attach_warehouse(con: duckdb.DuckDBPyConnection, path: os.PathLike[str] | str) -> None:
+    """Attach the working warehouse read-only and put its schemas on the search path.
+
+    The build never writes the warehouse; ``READ_ONLY`` makes DuckDB enforce it.
+    Layer schemas a warehouse of an older layout may still hold are left off the
+    path, so ``staging.x`` always means the build file's table.
+    """
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    con.execute(f"ATTACH {quoted} AS {WAREHOUSE_CATALOG} (READ_ONLY)")
+    schemas = [
+        r[0]
+        for r in con.execute(
+            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? "
+            "AND schema_name NOT IN ('main', 'information_schema', 'pg_catalog') ORDER BY 1",
+            [WAREHOUSE_CATALOG],
+        ).fetchall()
+        if r[0] not in LAYERS
+    ]
+    path_entries = ["main"] + [f"{WAREHOUSE_CATALOG}.{s}" for s in schemas]
+    con.execute(f"SET search_path = '{','.join(path_entries)}'")
+
+
 @contextmanager
-def warehouse(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The working warehouse, opened for writing and closed afterwards."""
+def build_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The build file opened for writing, the warehouse attached read-only; closed afterwards."""
     if not paths.warehouse.exists():
         raise FileNotFoundError(
             f"no warehouse at {paths.warehouse}: ingest feeds first (datahub run / datahub demo)"
         )
-    con = connect(paths.warehouse)
+    if not paths.build.exists():
+        raise FileNotFoundError(
+            f"no build file at {paths.build}: run the models first (datahub build)"
+        )
+    from datahub.linkage.store import PREVIOUS_CATALOG  # lazily: the package imports Splink
+
+    con = connect(paths.build)
     try:
+        attach_warehouse(con, paths.warehouse)
+        if paths.build_previous.exists():
+            quoted = "'" + str(paths.build_previous).replace("'", "''") + "'"
+            con.execute(f"ATTACH {quoted} AS {PREVIOUS_CATALOG} (READ_ONLY)")
         yield con
     finally:
         con.close()
+
+
+def new_build_file(paths: Paths) -> None:
+    """Start a fresh build file holding only the person-key registry; keep the old one aside.
+
+    A fresh file holds nothing of earlier builds (not even in free blocks), and
+    its copy is the published snapshot. The registry — every person_key ever
+    issued — is the one table copied over (from the warehouse for a warehouse of
+    the older one-file layout). The old file becomes ``build.previous.duckdb``,
+    attached read-only by :func:`build_connection`, so that the linkage carries
+    person keys forward from the last cross-reference without copying it.
+    """
+    from datahub.linkage.store import PersonIndexStore
+
+    if not paths.warehouse.exists():
+        raise FileNotFoundError(
+            f"no warehouse at {paths.warehouse}: ingest feeds first (datahub run / datahub demo)"
+        )
+    tmp = paths.build.with_name(f".{paths.build.name}.{uuid.uuid4().hex}.tmp")
+    con = connect(tmp)
+    try:
+        for old in (paths.build, paths.warehouse):
+            if old.exists() and PersonIndexStore.carry_over_registry(con, old):
+                break
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    _move_with_wal(paths.build, paths.build_previous)
+    os.replace(tmp, paths.build)
+
+
+def _move_with_wal(src: Path, dst: Path) -> None:
+    """Rename a DuckDB file and its WAL (if any); a stale WAL at ``dst`` must not survive."""
+    src_wal, dst_wal = (p.with_name(p.name + ".wal") for p in (src, dst))
+    if not src.exists():
+        src_wal.unlink(missing_ok=True)  # never replay it on the new file
+        return
+    if src_wal.exists():
+        os.replace(src_wal, dst_wal)
+    else:
+        dst_wal.unlink(missing_ok=True)
+    os.replace(src, dst)
 
 
 def _phases() -> tuple[list[Model], list[Model]]:
@@ -60,7 +147,8 @@ def _phases() -> tuple[list[Model], list[Model]]:
 def run_base_models(paths: Paths) -> dict[str, int]:
     """Staging and the integrated tables the linkage needs."""
     before, _after = _phases()
-    with warehouse(paths) as con:
+    new_build_file(paths)
+    with build_connection(paths) as con:
         return run_models(con, before)
 
 
@@ -68,7 +156,7 @@ def run_linkage(paths: Paths) -> dict[str, int]:
     """Link persons; the trained model goes to DATAHUB_HOME/linkage/."""
     from datahub.linkage import link_persons
 
-    with warehouse(paths) as con:
+    with build_connection(paths) as con:
         return link_persons(con, model_dir=paths.home / "linkage").stats
 
 
@@ -76,13 +164,13 @@ def run_mart_models(paths: Paths) -> dict[str, int]:
     """Integrated tables needing person keys, then every mart."""
     before, after = _phases()
     provided = [m.table for m in before] + sorted(LINKAGE_TABLES)
-    with warehouse(paths) as con:
+    with build_connection(paths) as con:
         return run_models(con, after, provided=provided)
 
 
 def check_marts(paths: Paths) -> GateReport:
     """Run the mart suites; raise :class:`MartGateFailed` when one fails."""
-    with warehouse(paths) as con:
+    with build_connection(paths) as con:
         report = run_mart_gates(con, results_dir=paths.gx_results / "marts")
     if not report.success:
         raise MartGateFailed(report)
@@ -91,8 +179,9 @@ def check_marts(paths: Paths) -> GateReport:
 
 def publish(paths: Paths, run_id: str | None = None) -> PublishResult:
     """Write the analysts' snapshot (DATAHUB_HOME/published/datahub.duckdb) atomically."""
-    with warehouse(paths) as con:
-        return publish_snapshot(con, paths.published, run_id=run_id)
+    if not paths.build.exists():
+        raise FileNotFoundError(f"no build file at {paths.build}: build before publishing")
+    return publish_build(paths.build, paths.published, run_id=run_id)
 
 
 def build(paths: Paths, *, do_publish: bool = True) -> BuildResult:

@@ -1,11 +1,12 @@
 """Publishing: an atomic read-only snapshot for analysts, and jurisdiction extracts.
 
-The snapshot is written to a temporary DuckDB file next to the target and
-moved over it with ``os.replace``: a reader that opened the old file keeps
+The snapshot is a copy of the build file (``DATAHUB_HOME/build.duckdb``),
+reshaped in a temporary file next to the target and moved over it with
+``os.replace``: a reader that opened the old file keeps
 reading the old one (same inode), a new reader sees the whole new one, and
-nobody ever waits for the writer. Only the ``staging``, ``integrated`` and
-``marts`` schemas are copied — never ``raw``, ``quarantine``, ``audit``, the
-vault or keys. Marts become tables of the default schema (bare names, e.g.
+nobody ever waits for the writer. The build file holds only the ``staging``,
+``integrated`` and ``marts`` schemas — ``raw``, ``quarantine``, ``audit``, the
+vault and keys live in other files. Marts become tables of the default schema (bare names, e.g.
 ``SELECT * FROM mart_dispatch``) with views ``marts.<name>`` for qualified use.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -78,19 +80,18 @@ def _copy_comments(
 
 
 def _write_manifest(
-    con: duckdb.DuckDBPyConnection, db: str, run_id: str, counts: dict[str, int]
+    con: duckdb.DuckDBPyConnection, schema: str, run_id: str, counts: dict[str, int]
 ) -> None:
+    """Write ``<schema>._publish_manifest`` (``schema`` may be catalog-qualified)."""
     con.execute(
-        f"CREATE TABLE {db}.main.{MANIFEST} (run_id VARCHAR, published_at TIMESTAMP, "
+        f"CREATE TABLE {schema}.{MANIFEST} (run_id VARCHAR, published_at TIMESTAMP, "
         "table_name VARCHAR, row_count BIGINT)"
     )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for table, n in counts.items():
-        con.execute(
-            f"INSERT INTO {db}.main.{MANIFEST} VALUES (?, ?, ?, ?)", [run_id, now, table, n]
-        )
+        con.execute(f"INSERT INTO {schema}.{MANIFEST} VALUES (?, ?, ?, ?)", [run_id, now, table, n])
     con.execute(
-        f"COMMENT ON TABLE {db}.main.{MANIFEST} IS '发布清单 / tables and row counts of this snapshot'"
+        f"COMMENT ON TABLE {schema}.{MANIFEST} IS '发布清单 / tables and row counts of this snapshot'"
     )
 
 
@@ -107,33 +108,72 @@ def _finish(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def publish_snapshot(
-    con: duckdb.DuckDBPyConnection, target: Path, run_id: str | None = None
-) -> PublishResult:
-    """Copy staging, integrated and marts of the open warehouse ``con`` into ``target`` atomically."""
-    run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    tmp = _tmp_next_to(target)
-    counts: dict[str, int] = {}
-    con.execute(f"ATTACH {_q(str(tmp))} AS pub")
+def _checkpointed(path: Path) -> None:
+    """Fold ``path``'s WAL into the file, so that a byte copy of it holds every commit."""
+    con = connect(path)
     try:
-        for schema in COPIED_SCHEMAS:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS pub.{schema}")
-            for table in _tables(con, schema, catalog=_current_catalog(con)):
-                con.execute(f"CREATE TABLE pub.{schema}.{table} AS SELECT * FROM {schema}.{table}")
-                _copy_comments(con, (schema, table), f"pub.{schema}.{table}", _current_catalog(con))
-                counts[f"{schema}.{table}"] = _count(con, f"pub.{schema}.{table}")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS pub.{MART_SCHEMA}")
-        for table in _tables(con, MART_SCHEMA, catalog=_current_catalog(con)):
-            con.execute(f"CREATE TABLE pub.main.{table} AS SELECT * FROM {MART_SCHEMA}.{table}")
-            _copy_comments(con, (MART_SCHEMA, table), f"pub.main.{table}", _current_catalog(con))
-            con.execute(f"CREATE VIEW pub.{MART_SCHEMA}.{table} AS SELECT * FROM main.{table}")
-            counts[table] = _count(con, f"pub.main.{table}")
-        _write_manifest(con, "pub", run_id, counts)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    if path.with_name(path.name + ".wal").exists():
+        raise RuntimeError(f"{path} still has a WAL after CHECKPOINT: is another process using it?")
+
+
+def _shape_snapshot(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """Turn a copy of the build file into the snapshot layout; return its row counts.
+
+    Anything outside the published schemas goes; marts move to ``main`` (bare
+    names for analysts) and leave views ``marts.<name>`` behind.
+    """
+    keep = {*COPIED_SCHEMAS, MART_SCHEMA, "main"}
+    for (schema,) in con.execute(
+        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
+        "AND NOT internal AND schema_name NOT IN ('information_schema', 'pg_catalog')"
+    ).fetchall():
+        if schema not in keep:
+            con.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    for table in _tables(con, "main"):
+        con.execute(f'DROP TABLE main."{table}"')
+    counts: dict[str, int] = {}
+    for schema in COPIED_SCHEMAS:
+        for table in _tables(con, schema):
+            counts[f"{schema}.{table}"] = _count(con, f"{schema}.{table}")
+    for table in _tables(con, MART_SCHEMA):
+        con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM {MART_SCHEMA}.{table}")
+        _copy_comments(con, (MART_SCHEMA, table), f"main.{table}")
+        con.execute(f"DROP TABLE {MART_SCHEMA}.{table}")
+        con.execute(f"CREATE VIEW {MART_SCHEMA}.{table} AS SELECT * FROM main.{table}")
+        counts[table] = _count(con, f"main.{table}")
+    _write_manifest(con, "main", run_id, counts)
+    return counts
+
+
+def publish_build(build: Path, target: Path, run_id: str | None = None) -> PublishResult:
+    """Publish the build file (staging, integrated, marts) as ``target``, atomically.
+
+    The build file is checkpointed and copied byte for byte next to the target;
+    only the copy is reshaped (marts as bare tables, the manifest) and then
+    renamed over the target. Writing every row a second time, as a
+    ``CREATE TABLE … AS`` copy would, cost as much as the models themselves.
+    The build file holds no raw, quarantine, audit or vault data, so neither do
+    the copy's free blocks.
+    """
+    run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    _checkpointed(build)
+    tmp = _tmp_next_to(target)
+    try:
+        shutil.copyfile(build, tmp)
+        con = connect(tmp)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            counts = _shape_snapshot(con, run_id)
+            con.execute("COMMIT")
+        finally:
+            con.close()
     except BaseException:
-        con.execute("DETACH pub")
         tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
         raise
-    con.execute("DETACH pub")
     _finish(tmp, target)
     return PublishResult(target, run_id, counts)
 
@@ -251,7 +291,7 @@ def publish_extract(
             )
             _copy_comments(con, ("main", table), f"ext.main.{table}", catalog="src")
             counts[table] = _count(con, f"ext.main.{table}")
-        _write_manifest(con, "ext", run_id, counts)
+        _write_manifest(con, "ext.main", run_id, counts)
         con.execute("DETACH ext")
     except BaseException:
         con.close()
