@@ -652,6 +652,41 @@ def demo(
     return summarise(outcomes), paths.data_docs / "index.html"
 
 
+@dataclass(frozen=True)
+class PruneReport:
+    """Staged batch folders removed (or, in a dry run, removable) and those kept."""
+
+    removed: list[str]
+    kept: list[str]
+    bytes_freed: int
+
+
+def prune_staged(paths: Paths, *, dry_run: bool = False) -> PruneReport:
+    """Remove staged batch folders whose batch the ledger records as settled.
+
+    Staged Parquet is only the hand-over from prepare to load; once the ledger
+    says a batch is loaded, rejected, a duplicate file or superseded, the
+    warehouse and the vault hold everything it carried. Batches not in the
+    ledger yet (waiting for their load) or ``failed`` are kept, and so are
+    half-written ``.tmp`` folders, which a running prepare may still own.
+    """
+    from datahub.warehouse.loader import settled_batches
+
+    settled = settled_batches(paths)
+    removed: list[str] = []
+    kept: list[str] = []
+    freed = 0
+    for folder in staged_batches(paths):
+        if folder.name not in settled:
+            kept.append(folder.name)
+            continue
+        freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        if not dry_run:
+            shutil.rmtree(folder)
+        removed.append(folder.name)
+    return PruneReport(removed, kept, freed)
+
+
 def staged_batches(paths: Paths) -> Iterator[Path]:
     """Complete staged batch folders (those with result.json)."""
     if paths.staging.is_dir():

@@ -132,6 +132,25 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
             typer.echo(f"{len(bad)} file(s) rejected; see audit.batch_ledger", err=True)
             raise typer.Exit(1)
 
+    @app.command("prune-staging")
+    def prune_staging_cmd(
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="report what would be removed, remove nothing")
+        ] = False,
+    ) -> None:
+        """Remove staged Parquet of batches the ledger has settled (loaded, rejected, duplicate,
+        superseded). Batches waiting for their load and failed ones are kept."""
+        from datahub import pipeline
+
+        paths = Paths.from_env()
+        report = pipeline.prune_staged(paths, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        typer.echo(
+            f"{verb} {len(report.removed)} staged batch folder(s), "
+            f"{report.bytes_freed / 2**20:.1f} MB; kept {len(report.kept)} "
+            f"(not settled in audit.batch_ledger)"
+        )
+
     @app.command("demo")
     def demo_cmd(
         sources: Annotated[Path, typer.Option(help="sources folder")] = SAMPLE_SOURCES,

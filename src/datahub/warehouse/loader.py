@@ -144,6 +144,30 @@ def open_warehouse(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+#: Ledger states after which a staged batch folder is no longer needed: its rows are in raw /
+#: quarantine and its vault entries in the vault, or it was refused for good. A ``failed``
+#: batch is kept: loading the same folder again is how it is retried.
+SETTLED_STATUSES: tuple[str, ...] = ("loaded", "rejected", "skipped_duplicate_file", "superseded")
+
+
+def settled_batches(paths: Paths) -> set[str]:
+    """Batch ids the ledger records in a settled state (empty without a warehouse)."""
+    if not paths.warehouse.exists():
+        return set()
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        if not _table_exists(con, "audit", "batch_ledger"):
+            return set()
+        marks = ", ".join("?" for _ in SETTLED_STATUSES)
+        rows = con.execute(
+            f"SELECT batch_id FROM audit.batch_ledger WHERE status IN ({marks})",
+            list(SETTLED_STATUSES),
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(r[0]) for r in rows}
+
+
 def _ledger_row(con: duckdb.DuckDBPyConnection, batch_id: str) -> LoadOutcome | None:
     row = con.execute(
         "SELECT batch_id, department, feed, source_file, status, rows_read, rows_loaded, "

@@ -1,0 +1,77 @@
+"""`datahub prune-staging`: staged Parquet of settled batches goes, nothing else does."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from datahub import pipeline
+from datahub.cli import app
+from datahub.config import SAMPLE_SOURCES, Paths
+from datahub.privacy.keys import init_keys
+from datahub.warehouse.db import connect
+
+
+def _ledger(paths: Paths) -> list[tuple[str, str, int]]:
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT batch_id, status, rows_read FROM audit.batch_ledger ORDER BY batch_id"
+        ).fetchall()
+    finally:
+        con.close()
+    return [(str(b), str(s), int(n)) for b, s, n in rows]
+
+
+def test_prune_removes_only_settled_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SAMPLE_SOURCES / "community", sources / "community")
+    shutil.copytree(SAMPLE_SOURCES / "government", sources / "government")
+    paths = Paths(tmp_path / "home")
+    monkeypatch.setenv("DATAHUB_HOME", str(paths.home))
+    monkeypatch.delenv("DATAHUB_KEY_FILE", raising=False)
+    ring = init_keys(paths)
+    pipeline.run_sources(
+        sources, paths=paths, keyring=ring, departments=("community",), build_docs=False
+    )
+    # the same files again: the loader records them as duplicates (settled too)
+    pipeline.run_sources(
+        sources, paths=paths, keyring=ring, departments=("community",), build_docs=False
+    )
+    # prepared but not loaded yet: must survive
+    waiting = pipeline.prepare(
+        sources / "government" / "units_20260731.csv", paths=paths, keyring=ring
+    )
+    ledger = _ledger(paths)
+    statuses = {s for _b, s, _n in ledger}
+    assert {"loaded", "skipped_duplicate_file"} <= statuses
+    staged = {p.name for p in pipeline.staged_batches(paths)}
+    assert staged == {b for b, _s, _n in ledger} | {waiting.name}
+
+    runner = CliRunner()
+    dry = runner.invoke(app, ["prune-staging", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"would remove {len(ledger)} staged batch folder(s)" in dry.output
+    assert {p.name for p in pipeline.staged_batches(paths)} == staged
+
+    result = runner.invoke(app, ["prune-staging"])
+    assert result.exit_code == 0, result.output
+    assert f"removed {len(ledger)} staged batch folder(s)" in result.output
+    assert "kept 1" in result.output
+    assert [p.name for p in pipeline.staged_batches(paths)] == [waiting.name]
+    assert _ledger(paths) == ledger  # the ledger is the record; pruning never touches it
+
+    # the waiting batch still loads, and a later run of the same files is still idempotent
+    pipeline.load(waiting, paths=paths, keyring=ring)
+    pipeline.run_sources(
+        sources, paths=paths, keyring=ring, departments=("community",), build_docs=False
+    )
+    after = _ledger(paths)
+    n_files = len(list((sources / "community").glob("*.csv")))
+    assert len(after) == len(ledger) + 1 + n_files  # units loaded; community files seen again
+    assert all(s in ("loaded", "skipped_duplicate_file") for _b, s, _n in after)
