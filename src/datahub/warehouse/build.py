@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from datahub.config import Paths
-from datahub.warehouse.db import connect
+from datahub.warehouse.db import connect, sql_literal
 from datahub.warehouse.mart_gates import GateReport, MartGateFailed, preload_gx, run_mart_gates
 from datahub.warehouse.models import LAYERS, Model, load_models, run_models, split_around
 from datahub.warehouse.publish import PublishResult, publish_build
@@ -45,15 +45,14 @@ class BuildResult:
     published: PublishResult | None = None
 
 
-def attach_warehouse(con: duckdb.DuckDBPyConnection, path: os.PathLike[str] | str) -> None:
+def attach_warehouse(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Attach the working warehouse read-only and put its schemas on the search path.
 
     The build never writes the warehouse; ``READ_ONLY`` makes DuckDB enforce it.
     Layer schemas a warehouse of an older layout may still hold are left off the
     path, so ``staging.x`` always means the build file's table.
     """
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    con.execute(f"ATTACH {quoted} AS {WAREHOUSE_CATALOG} (READ_ONLY)")
+    con.execute(f"ATTACH {sql_literal(path)} AS {WAREHOUSE_CATALOG} (READ_ONLY)")
     schemas = [
         r[0]
         for r in con.execute(
@@ -84,8 +83,9 @@ def build_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         attach_warehouse(con, paths.warehouse)
         if paths.build_previous.exists():
-            quoted = "'" + str(paths.build_previous).replace("'", "''") + "'"
-            con.execute(f"ATTACH {quoted} AS {PREVIOUS_CATALOG} (READ_ONLY)")
+            con.execute(
+                f"ATTACH {sql_literal(paths.build_previous)} AS {PREVIOUS_CATALOG} (READ_ONLY)"
+            )
         yield con
     finally:
         con.close()

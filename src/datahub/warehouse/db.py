@@ -38,6 +38,11 @@ def connect(
     return duckdb.connect(str(p), read_only=read_only, config=config)
 
 
+def sql_literal(text: str | Path) -> str:
+    """``text`` as a quoted SQL string literal (for ATTACH paths, which take no parameters)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def memory(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection (for vectorised work that persists nothing)."""
     config: dict[str, str | bool | int | float | list[str]] = {}
