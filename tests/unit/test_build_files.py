@@ -43,7 +43,9 @@ def _tables(path: Path) -> set[str]:
 def _build(paths: Paths, rows: int) -> None:
     new_build_file(paths)
     with build_connection(paths) as con:
-        con.execute("CREATE SCHEMA staging; CREATE SCHEMA marts; CREATE SCHEMA integrated")
+        con.execute(
+            "CREATE SCHEMA staging; CREATE SCHEMA marts; CREATE SCHEMA IF NOT EXISTS integrated"
+        )
         con.execute(f"CREATE TABLE staging.stg_things AS SELECT * FROM raw.things WHERE n < {rows}")
         con.execute(
             "CREATE TABLE marts.mart_things AS SELECT count(*) AS n_things FROM staging.stg_things"
@@ -51,9 +53,11 @@ def _build(paths: Paths, rows: int) -> None:
         con.execute("COMMENT ON TABLE marts.mart_things IS 'things'")
         con.execute("COMMENT ON COLUMN marts.mart_things.n_things IS 'how many'")
         con.execute(
-            "CREATE TABLE integrated.person_key_registry (person_key VARCHAR PRIMARY KEY, first_run VARCHAR)"
+            "CREATE TABLE IF NOT EXISTS integrated.person_key_registry (person_key VARCHAR PRIMARY KEY, first_run VARCHAR)"
         )
         con.execute("INSERT INTO integrated.person_key_registry SELECT 'p' || ?, 'r'", [rows])
+        # what the linkage writes: a finished build has a cross-reference
+        con.execute("CREATE TABLE integrated.person_xref AS SELECT ? AS n_records", [rows])
 
 
 def test_models_read_the_warehouse_but_cannot_write_it(tmp_path: Path) -> None:
@@ -70,6 +74,7 @@ def test_models_read_the_warehouse_but_cannot_write_it(tmp_path: Path) -> None:
         "staging.stg_things",
         "marts.mart_things",
         "integrated.person_key_registry",
+        "integrated.person_xref",
     }
 
 
@@ -95,6 +100,26 @@ def test_a_new_build_file_keeps_only_the_registry_and_sets_the_old_one_aside(
             con.execute("DROP TABLE previous_build.staging.stg_things")
 
 
+def test_a_build_that_failed_before_its_linkage_never_becomes_the_previous_one(
+    tmp_path: Path,
+) -> None:
+    paths = Paths(tmp_path)
+    _warehouse(paths)
+    _build(paths, 3)
+    _build(paths, 4)  # previous: the 3-row build
+    new_build_file(paths)  # this build fails in its models: no cross-reference
+    with build_connection(paths) as con:
+        con.execute("CREATE SCHEMA staging; CREATE TABLE staging.half AS SELECT 1 AS x")
+    new_build_file(paths)  # the retry
+    assert "staging.half" not in _tables(paths.build_previous)
+    con = connect(paths.build_previous, read_only=True)
+    try:
+        assert con.execute("SELECT n_records FROM integrated.person_xref").fetchall() == [(4,)]
+    finally:
+        con.close()
+    assert not list(tmp_path.glob(".build*"))  # no temporary or failed file left behind
+
+
 def test_publish_copies_the_build_into_the_snapshot_layout(tmp_path: Path) -> None:
     paths = Paths(tmp_path)
     _warehouse(paths)
@@ -103,11 +128,13 @@ def test_publish_copies_the_build_into_the_snapshot_layout(tmp_path: Path) -> No
     assert result.tables == {
         "staging.stg_things": 4,
         "integrated.person_key_registry": 1,
+        "integrated.person_xref": 1,
         "mart_things": 1,
     }
     assert _tables(paths.published) == {
         "staging.stg_things",
         "integrated.person_key_registry",
+        "integrated.person_xref",
         "main.mart_things",
         "marts.mart_things (view)",
         "main._publish_manifest",

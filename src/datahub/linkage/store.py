@@ -16,6 +16,7 @@ import duckdb
 
 from datahub.linkage.records import RECORD_COLUMNS, TOKEN_COLUMNS, USABLE_SQL
 from datahub.linkage.sql import one_row
+from datahub.warehouse.db import sql_literal
 
 RECORDS_TABLE = "integrated.person_records"
 XREF_TABLE = "integrated.person_xref"
@@ -86,6 +87,17 @@ def _index_sql(records: str, assigned: str) -> str:
     """
 
 
+def _in_catalog(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:
+    schema, name = table.split(".")
+    row = one_row(
+        con,
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [catalog, schema, name],
+    )
+    return bool(row[0])
+
+
 class PersonIndexStore:
     """Reads person records and earlier keys; writes the person index and cross-reference."""
 
@@ -93,15 +105,9 @@ class PersonIndexStore:
         self._con = con
 
     def _exists(self, table: str, catalog: str | None = None) -> bool:
-        schema, name = table.split(".")
-        where = "database_name = ?" if catalog else "database_name = current_database()"
-        row = one_row(
-            self._con,
-            f"SELECT count(*) FROM duckdb_tables() WHERE {where} AND schema_name = ? "
-            "AND table_name = ?",
-            [catalog, schema, name] if catalog else [schema, name],
-        )
-        return bool(row[0])
+        if catalog is None:
+            catalog = str(one_row(self._con, "SELECT current_database()")[0])
+        return _in_catalog(self._con, catalog, table)
 
     def _previous_xref(self) -> str | None:
         """The cross-reference of the last linkage: this database's, else the previous build's."""
@@ -117,17 +123,10 @@ class PersonIndexStore:
 
         Returns False (copying nothing) when ``old`` has no registry.
         """
-        schema, name = REGISTRY_TABLE.split(".")
-        quoted = "'" + str(old).replace("'", "''") + "'"
-        con.execute(f"ATTACH {quoted} AS _previous (READ_ONLY)")
+        schema = REGISTRY_TABLE.split(".")[0]
+        con.execute(f"ATTACH {sql_literal(old)} AS _previous (READ_ONLY)")
         try:
-            found = one_row(
-                con,
-                "SELECT count(*) FROM duckdb_tables() "
-                "WHERE database_name = '_previous' AND schema_name = ? AND table_name = ?",
-                [schema, name],
-            )[0]
-            if not found:
+            if not _in_catalog(con, "_previous", REGISTRY_TABLE):
                 return False
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             con.execute(f"CREATE TABLE {REGISTRY_TABLE} ({REGISTRY_SCHEMA})")
@@ -138,6 +137,15 @@ class PersonIndexStore:
             return True
         finally:
             con.execute("DETACH _previous")
+
+    @staticmethod
+    def holds_cross_reference(con: duckdb.DuckDBPyConnection, path: os.PathLike[str] | str) -> bool:
+        """Whether the DuckDB file ``path`` holds a person cross-reference (a finished linkage)."""
+        con.execute(f"ATTACH {sql_literal(path)} AS _candidate (READ_ONLY)")
+        try:
+            return _in_catalog(con, "_candidate", XREF_TABLE)
+        finally:
+            con.execute("DETACH _candidate")
 
     @contextmanager
     def memory_limit(self, limit: str | None) -> Iterator[None]:

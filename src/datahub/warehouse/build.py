@@ -99,7 +99,8 @@ def new_build_file(paths: Paths) -> None:
     issued — is the one table copied over (from the warehouse for a warehouse of
     the older one-file layout). The old file becomes ``build.previous.duckdb``,
     attached read-only by :func:`build_connection`, so that the linkage carries
-    person keys forward from the last cross-reference without copying it.
+    person keys forward from the last cross-reference without copying it — unless
+    it failed before its linkage: then it is dropped and the previous file stays.
     """
     from datahub.linkage.store import PersonIndexStore
 
@@ -113,21 +114,27 @@ def new_build_file(paths: Paths) -> None:
         for old in (paths.build, paths.warehouse):
             if old.exists() and PersonIndexStore.carry_over_registry(con, old):
                 break
+        linked = paths.build.exists() and PersonIndexStore.holds_cross_reference(con, paths.build)
     except BaseException:
         con.close()
         tmp.unlink(missing_ok=True)
         raise
     con.close()
-    _move_with_wal(paths.build, paths.build_previous)
+    if linked:
+        _move_with_wal(paths.build, paths.build_previous)
+    else:  # none yet, or a build that failed before its linkage: the previous one stays
+        _remove_with_wal(paths.build)
     os.replace(tmp, paths.build)
+
+
+def _remove_with_wal(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
 def _move_with_wal(src: Path, dst: Path) -> None:
     """Rename a DuckDB file and its WAL (if any); a stale WAL at ``dst`` must not survive."""
     src_wal, dst_wal = (p.with_name(p.name + ".wal") for p in (src, dst))
-    if not src.exists():
-        src_wal.unlink(missing_ok=True)  # never replay it on the new file
-        return
     if src_wal.exists():
         os.replace(src_wal, dst_wal)
     else:

@@ -7,6 +7,7 @@ the loader is the only writer of the working warehouse.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -38,7 +39,7 @@ def connect(
     return duckdb.connect(str(p), read_only=read_only, config=config)
 
 
-def sql_literal(text: str | Path) -> str:
+def sql_literal(text: str | os.PathLike[str]) -> str:
     """``text`` as a quoted SQL string literal (for ATTACH paths, which take no parameters)."""
     return "'" + str(text).replace("'", "''") + "'"
 
