@@ -40,7 +40,7 @@ def connect(
 
 
 def sql_literal(text: str | os.PathLike[str]) -> str:
-    """``text`` as a quoted SQL string literal (for ATTACH paths, which take no parameters)."""
+    """``text`` as a quoted SQL string literal (ATTACH paths and COMMENT texts take no parameters)."""
     return "'" + str(text).replace("'", "''") + "'"
 
 

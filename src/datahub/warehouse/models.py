@@ -24,6 +24,8 @@ from pathlib import Path
 
 import duckdb
 
+from datahub.warehouse.db import sql_literal
+
 MODELS_DIR = Path(__file__).with_name("models")
 LAYERS: tuple[str, ...] = ("staging", "integrated", "marts")
 #: Layers whose every table and column must carry a (bilingual) comment.
@@ -141,10 +143,6 @@ def split_around(
     return before, after
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _check_comments(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """Every column of a commented layer's table has a comment in the model header."""
     if model.layer not in COMMENTED_LAYERS:
@@ -176,9 +174,9 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
         raise ModelError(f"model {model.table} ({model.path.name}) failed: {exc}") from exc
     _check_comments(con, model)
     if model.comment:
-        con.execute(f"COMMENT ON TABLE {model.table} IS {_quote(model.comment)}")
+        con.execute(f"COMMENT ON TABLE {model.table} IS {sql_literal(model.comment)}")
     for column, text in model.column_comments.items():
-        con.execute(f"COMMENT ON COLUMN {model.table}.{column} IS {_quote(text)}")
+        con.execute(f"COMMENT ON COLUMN {model.table}.{column} IS {sql_literal(text)}")
     row = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()
     return int(row[0]) if row else 0
 

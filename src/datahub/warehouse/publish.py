@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from datahub.warehouse.db import connect
+from datahub.warehouse.db import connect, sql_literal
 
 COPIED_SCHEMAS: tuple[str, ...] = ("staging", "integrated")
 MART_SCHEMA = "marts"
@@ -42,10 +42,6 @@ class PublishResult:
     path: Path
     run_id: str
     tables: dict[str, int]
-
-
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schema: str, catalog: str | None = None) -> list[str]:
@@ -69,14 +65,14 @@ def _copy_comments(
         params,
     ).fetchone()
     if row and row[0]:
-        con.execute(f"COMMENT ON TABLE {dst} IS {_q(row[0])}")
+        con.execute(f"COMMENT ON TABLE {dst} IS {sql_literal(row[0])}")
     cols = con.execute(
         "SELECT column_name, comment FROM duckdb_columns() "
         f"WHERE schema_name = ? AND table_name = ?{cat_filter} AND comment IS NOT NULL",
         params,
     ).fetchall()
     for column, comment in cols:
-        con.execute(f'COMMENT ON COLUMN {dst}."{column}" IS {_q(comment)}')
+        con.execute(f'COMMENT ON COLUMN {dst}."{column}" IS {sql_literal(comment)}')
 
 
 def _write_manifest(
@@ -178,11 +174,6 @@ def publish_build(build: Path, target: Path, run_id: str | None = None) -> Publi
     return PublishResult(target, run_id, counts)
 
 
-def _current_catalog(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("SELECT current_database()").fetchone()
-    return str(row[0]) if row else "memory"
-
-
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
@@ -261,12 +252,12 @@ def publish_extract(
     counts: dict[str, int] = {}
     tmp = _tmp_next_to(out)
     try:
-        con.execute(f"ATTACH {_q(str(published))} AS src (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(published)} AS src (READ_ONLY)")
         con.execute("USE src")
         codes = jurisdiction_codes(con, jurisdiction)
         con.execute("USE memory")
         con.execute("CREATE TEMP TABLE _scope AS SELECT unnest(?::VARCHAR[]) AS code", [codes])
-        con.execute(f"ATTACH {_q(str(tmp))} AS ext")
+        con.execute(f"ATTACH {sql_literal(tmp)} AS ext")
         con.execute("CREATE SCHEMA IF NOT EXISTS ext.integrated")
         con.execute(
             "CREATE TABLE ext.integrated.dim_division AS SELECT * FROM src.integrated.dim_division "
