@@ -32,13 +32,14 @@ renamed as (
 by_person as (
     select
         person_key,
-        arg_max(grid_code, found_on) as grid_code,
+        -- two disputes found the same day: the later-registered one (higher dispute_no) is the latest
+        first(grid_code order by found_on desc, dispute_no desc) as grid_code,
         count(distinct dispute_no) as dispute_count,
         count(distinct dispute_no) filter (where risk_level = '高') as high_risk_disputes,
         count(distinct dispute_no) filter (where not is_resolved) as unresolved_disputes,
         min(found_on) as first_dispute_on,
         max(found_on) as last_dispute_on,
-        arg_max(dispute_type, found_on) as last_dispute_type
+        first(dispute_type order by found_on desc, dispute_no desc) as last_dispute_type
     from renamed
     group by person_key
     having count(distinct dispute_no) >= 2
