@@ -118,3 +118,39 @@ def test_rerun_keeps_every_person_key(linked: tuple[Path, Paths, pd.DataFrame]) 
     assert len(merged) == len(xref)
     assert (merged["person_key"] == merged["person_key_2"]).all()
     assert registry[0][0] == xref["person_key"].nunique()  # no key issued twice
+
+
+def test_a_fresh_build_of_the_same_records_links_them_alike(
+    linked: tuple[Path, Paths, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Another home, the same warehouse, no earlier keys: the same persons, keys and scores.
+
+    The linkage numbers records by the rowid of ``integrated.person_records``; the
+    model stores them in unique_id order so that every build numbers them alike.
+    """
+    import shutil
+
+    from datahub.warehouse.build import run_base_models, run_linkage
+
+    _sources, paths, xref = linked
+    other = Paths(tmp_path / "home")
+    other.home.mkdir(parents=True)
+    shutil.copy(paths.warehouse, other.warehouse)
+    run_base_models(other)
+    run_linkage(other)
+    con = connect(other.build, read_only=True)
+    try:
+        inversions = con.execute(
+            "SELECT count(*) FROM (SELECT unique_id < lag(unique_id) OVER (ORDER BY rowid) AS down "
+            "FROM integrated.person_records) WHERE down"
+        ).fetchall()
+        again = con.execute(
+            "SELECT unique_id, person_key, match_probability, link_rule FROM integrated.person_xref"
+        ).df()
+    finally:
+        con.close()
+    assert inversions == [(0,)], "person_records is not stored in unique_id order"
+    cols = ["unique_id", "person_key", "match_probability", "link_rule"]
+    a = xref[cols].sort_values("unique_id").reset_index(drop=True)
+    b = again[cols].sort_values("unique_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)

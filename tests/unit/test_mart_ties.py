@@ -20,7 +20,14 @@ from datahub.warehouse.models import MODELS_DIR, parse_model, run_model
 DISPUTES = [
     ("JF0001", "2026-06-01", "邻里纠纷", "低", "办结", "G1"),
     ("JF0002", "2026-06-03", "婚姻家庭", "高", "调解中", "G2"),
-    ("JF0003", "2026-06-03", "土地纠纷", "中", "办结", "G3"),  # same day as JF0002, registered later
+    (
+        "JF0003",
+        "2026-06-03",
+        "土地纠纷",
+        "中",
+        "办结",
+        "G3",
+    ),  # same day as JF0002, registered later
 ]
 
 
@@ -33,7 +40,9 @@ def _build(tmp_path: Path, disputes: list[tuple[str, ...]]) -> tuple[object, ...
             "CREATE TABLE staging.stg_community__disputes (dispute_no VARCHAR, found_on DATE, "
             "dispute_type VARCHAR, risk_level VARCHAR, status VARCHAR, grid_code VARCHAR)"
         )
-        con.executemany("INSERT INTO staging.stg_community__disputes VALUES (?, ?, ?, ?, ?, ?)", disputes)
+        con.executemany(
+            "INSERT INTO staging.stg_community__disputes VALUES (?, ?, ?, ?, ?, ?)", disputes
+        )
         con.execute(
             "CREATE TABLE staging.stg_community__dispute_parties (record_key VARCHAR, dispute_no VARCHAR)"
         )
@@ -45,7 +54,9 @@ def _build(tmp_path: Path, disputes: list[tuple[str, ...]]) -> tuple[object, ...
             "CREATE TABLE staging.stg_police__incidents "
             "(record_key VARCHAR, incident_no VARCHAR, received_at TIMESTAMP)"
         )
-        con.execute("INSERT INTO staging.stg_police__incidents VALUES ('in-1', 'JJ1', '2026-06-05 10:00')")
+        con.execute(
+            "INSERT INTO staging.stg_police__incidents VALUES ('in-1', 'JJ1', '2026-06-05 10:00')"
+        )
         con.execute(
             "CREATE TABLE staging.stg_police__incident_persons (record_key VARCHAR, incident_no VARCHAR)"
         )

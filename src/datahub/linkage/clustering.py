@@ -19,6 +19,8 @@ RULE_EXACT_ID = "exact_id_token"
 RULE_PROBABILISTIC = "probabilistic"
 RULE_SINGLETON = "singleton"
 RULE_UNUSABLE = "no_usable_identifier"
+#: Decimals kept of a match probability (far above the model's precision, far below float noise).
+PROBABILITY_DIGITS = 12
 
 
 class _UnionFind:
@@ -63,17 +65,20 @@ def _node_edges_sql(records: str, edges: str, threshold: float) -> str:
     Edges between two ID-carrying records are dropped: the same token is one
     node already, two different tokens never join. Of several edges between the
     same two nodes only the strongest can matter (a later one finds the nodes
-    joined, or refused for good), so one per node pair is kept.
+    joined, or refused for good), so one per node pair is kept. Probabilities are
+    rounded to ``PROBABILITY_DIGITS`` decimals first: EM's parallel float sums
+    leave last-bit noise between runs, which must not reorder edges of equal weight.
     """
     return f"""
         with source as (
-            select e.unique_id_l as l, e.unique_id_r as r, e.match_probability as p,
+            select e.unique_id_l as l, e.unique_id_r as r,
+                   round(e.match_probability, {PROBABILITY_DIGITS}) as p,
                    a.node as node_l, b.node as node_r,
                    a.id_token is not null as tok_l, b.id_token is not null as tok_r
             from {edges} as e
             join {records} as a on a.rid = e.unique_id_l
             join {records} as b on b.rid = e.unique_id_r
-            where e.match_probability >= {threshold!r}
+            where round(e.match_probability, {PROBABILITY_DIGITS}) >= {threshold!r}
               and a.usable and b.usable
               and not (a.id_token is not null and b.id_token is not null)
               and (a.event_key is null or b.event_key is null or a.event_key <> b.event_key)

@@ -184,7 +184,10 @@ class PersonIndexStore:
 
         A view, not a copy: the warehouse table is compressed and cheap to scan.
         ``rid`` is the table's rowid (stable while the linkage runs; Splink and
-        the clustering join on a BIGINT rather than the long unique_id);
+        the clustering join on a BIGINT rather than the long unique_id). The
+        model stores the records in unique_id order, so that the same records get
+        the same rids in every build: Splink's EM sample and the clustering's
+        tie-breaks follow rids, and a build with other rids may link differently;
         ``usable`` flags records with an ID token, a mobile, or a name with a
         residence address. Raises ``ValueError`` when the table or a column is
         missing or a unique_id repeats.

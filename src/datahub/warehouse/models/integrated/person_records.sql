@@ -221,4 +221,7 @@ final as (
     select * from renamed
     where coalesce(id_token, phone_token, name_token) is not null
 )
+-- stored in unique_id order: the linkage numbers records by rowid, so every build of the
+-- same records numbers them alike (EM sampling, tie-breaks and clusters then agree)
 select * from final
+order by unique_id
