@@ -154,3 +154,45 @@ def test_a_fresh_build_of_the_same_records_links_them_alike(
     a = xref[cols].sort_values("unique_id").reset_index(drop=True)
     b = again[cols].sort_values("unique_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_keys_of_a_one_file_warehouse_carry_into_the_first_build(
+    linked: tuple[Path, Paths, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Upgrade: a warehouse of the older layout held the linkage tables itself.
+
+    Its keys (here: keys that a fresh linkage would not derive) must survive the
+    first build into a build file of its own.
+    """
+    import shutil
+
+    from datahub.warehouse.build import run_base_models, run_linkage
+
+    _sources, paths, xref = linked
+    old = Paths(tmp_path / "home")
+    old.home.mkdir(parents=True)
+    shutil.copy(paths.warehouse, old.warehouse)
+    con = connect(old.warehouse)
+    try:
+        con.execute(f"ATTACH '{paths.build}' AS linked (READ_ONLY)")
+        con.execute("CREATE SCHEMA IF NOT EXISTS integrated")
+        con.execute(
+            "CREATE TABLE integrated.person_xref AS SELECT * REPLACE "
+            "('Q' || substr(person_key, 2) AS person_key) FROM linked.integrated.person_xref"
+        )
+        con.execute(
+            "CREATE TABLE integrated.person_key_registry AS SELECT * REPLACE "
+            "('Q' || substr(person_key, 2) AS person_key) FROM linked.integrated.person_key_registry"
+        )
+    finally:
+        con.close()
+    run_base_models(old)
+    run_linkage(old)
+    con = connect(old.build, read_only=True)
+    try:
+        again = con.execute("SELECT unique_id, person_key FROM integrated.person_xref").df()
+    finally:
+        con.close()
+    merged = xref[["unique_id", "person_key"]].merge(again, on="unique_id", suffixes=("", "_new"))
+    assert len(merged) == len(xref)
+    assert (merged["person_key_new"] == "Q" + merged["person_key"].str[1:]).all()

@@ -16,7 +16,7 @@ import duckdb
 
 from datahub.linkage.records import RECORD_COLUMNS, TOKEN_COLUMNS, USABLE_SQL
 from datahub.linkage.sql import one_row
-from datahub.warehouse.db import sql_literal
+from datahub.warehouse.db import WAREHOUSE_CATALOG, sql_literal
 
 RECORDS_TABLE = "integrated.person_records"
 XREF_TABLE = "integrated.person_xref"
@@ -110,11 +110,15 @@ class PersonIndexStore:
         return _in_catalog(self._con, catalog, table)
 
     def _previous_xref(self) -> str | None:
-        """The cross-reference of the last linkage: this database's, else the previous build's."""
-        if self._exists(XREF_TABLE):
-            return XREF_TABLE
-        if self._exists(XREF_TABLE, PREVIOUS_CATALOG):
-            return f"{PREVIOUS_CATALOG}.{XREF_TABLE}"
+        """The cross-reference of the last linkage: this database's, else the previous build's.
+
+        Else the warehouse's own: a warehouse of the older one-file layout (before
+        builds had their own file) kept the linkage tables, and its keys must carry
+        forward into the first build of the new layout.
+        """
+        for catalog in (None, PREVIOUS_CATALOG, WAREHOUSE_CATALOG):
+            if self._exists(XREF_TABLE, catalog):
+                return XREF_TABLE if catalog is None else f"{catalog}.{XREF_TABLE}"
         return None
 
     @staticmethod

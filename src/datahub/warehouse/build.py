@@ -24,15 +24,13 @@ from typing import Any
 import duckdb
 
 from datahub.config import Paths
-from datahub.warehouse.db import connect, sql_literal
+from datahub.warehouse.db import WAREHOUSE_CATALOG, connect, sql_literal
 from datahub.warehouse.mart_gates import GateReport, MartGateFailed, preload_gx, run_mart_gates
 from datahub.warehouse.models import LAYERS, Model, load_models, run_models, split_around
 from datahub.warehouse.publish import PublishResult, publish_build
 
 #: Tables the Python linkage step writes (models depending on them run after it).
 LINKAGE_TABLES: frozenset[str] = frozenset({"integrated.person_index", "integrated.person_xref"})
-#: Catalog name of the working warehouse inside a build connection.
-WAREHOUSE_CATALOG = "wh"
 
 
 @dataclass

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import duckdb
 
+#: Catalog name of the working warehouse inside a build connection (attached read-only).
+WAREHOUSE_CATALOG = "wh"
+
 
 def connect(
     path: Path | str,
