@@ -129,6 +129,28 @@ def load_for_run(batch_dirs: list[str]) -> dict[str, int]:
     return counts
 
 
+def prune_for_run() -> dict[str, int]:
+    """Task body: delete staged batches the ledger has settled (every department's).
+
+    Staged Parquet is only the hand-over from prepare to load; without this the
+    staging folder grows by every file ever ingested (~0.8 GB per base-scale ingest).
+    Batches still waiting for their load, failed ones and half-written folders stay.
+    """
+    from datahub import pipeline
+
+    _, paths = settings()
+    report = pipeline.prune_staged(paths)
+    print(
+        f"pruned {len(report.removed)} settled batch folder(s), {report.bytes_freed / 1e6:.1f} MB; "
+        f"{len(report.kept)} kept (not settled yet)"
+    )
+    return {
+        "removed": len(report.removed),
+        "kept": len(report.kept),
+        "bytes_freed": report.bytes_freed,
+    }
+
+
 DOC_MD = """\
 ### Ingest {department}
 
@@ -142,6 +164,8 @@ Loads the {department} department's feed files from the landing folder
   validate with Great Expectations; writes a staged batch. Never opens the warehouse.
 * `load_batches` — pool `datahub_warehouse` (1 slot), queue `warehouse`: one DuckDB
   transaction per batch, ledger in `audit.batch_ledger`; fails naming any rejected file.
+* `prune_staging` — same pool and queue, after a successful load: deletes the staged
+  batches the ledger has settled (any department's; `datahub prune-staging` by hand).
 
 Re-running a day is harmless: identical files are skipped by content hash.
 """
@@ -185,7 +209,13 @@ def make_ingest_dag(department: str) -> Any:
         def load_batches(batch_dirs: list[str]) -> dict[str, int]:
             return load_for_run(list(batch_dirs))
 
-        load_batches(prepare_file.expand(path=list_files()))  # type: ignore[arg-type]
+        # reads the ledger, so it waits for the writer slot like the loads
+        @task(pool=POOL, queue=WAREHOUSE_QUEUE)
+        def prune_staging() -> dict[str, int]:
+            return prune_for_run()
+
+        loaded = load_batches(prepare_file.expand(path=list_files()))  # type: ignore[arg-type]
+        loaded >> prune_staging()
 
     return ingest()
 

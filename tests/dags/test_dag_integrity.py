@@ -34,6 +34,11 @@ def test_warehouse_writers_use_the_single_slot_pool_and_update_the_asset(dagbag)
         assert [a.uri for a in load.outlets] == [asset_uri(d)]
         # prepare tasks never write the warehouse: they must not hold the writer slot
         assert dag.get_task("prepare_file").pool != POOL
+        # the prune reads the ledger (a DuckDB file has one process at a time) after the loads
+        prune = dag.get_task("prune_staging")
+        assert (prune.pool, prune.queue) == (POOL, WAREHOUSE_QUEUE)
+        assert prune.upstream_task_ids == {"load_batches"}
+        assert prune.trigger_rule == "all_success"
 
 
 def test_a_run_for_a_day_picks_exactly_that_days_files(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,22 @@ def test_all_runs_succeed_and_the_ledger_balances(
     assert results[0] > 0 and results[1] == sum(files.values())  # type: ignore[index]
 
 
+def test_staged_batches_are_pruned_once_loaded(
+    ingested: dict[str, str], datahub_home: Path
+) -> None:
+    from datahub.pipeline import staged_batches
+
+    paths = Paths(datahub_home)
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        n_batches = con.execute("SELECT count(*) FROM audit.batch_ledger").fetchone()
+    finally:
+        con.close()
+    assert n_batches is not None and n_batches[0] > 0
+    assert paths.staging.is_dir()  # prepare handed its Parquet over through it
+    assert list(staged_batches(paths)) == []
+
+
 def test_quarantine_holds_the_injected_defects(
     ingested: dict[str, str], datahub_home: Path
 ) -> None:

@@ -75,3 +75,41 @@ def test_prune_removes_only_settled_batches(
     n_files = len(list((sources / "community").glob("*.csv")))
     assert len(after) == len(ledger) + 1 + n_files  # units loaded; community files seen again
     assert all(s in ("loaded", "skipped_duplicate_file") for _b, s, _n in after)
+
+
+def test_loading_a_pruned_batch_again_returns_the_ledgers_outcome(tmp_path: Path) -> None:
+    """A load task re-run after the prune (Airflow clear/retry) finds the ledger, not a crash."""
+    from datahub.warehouse.loader import BatchRejected
+
+    sources = tmp_path / "sources"
+    shutil.copytree(SAMPLE_SOURCES / "community", sources / "community")
+    paths = Paths(tmp_path / "home")
+    ring = init_keys(paths)
+    batch = pipeline.prepare(
+        sources / "community" / "patrol_teams_20260731.csv", paths=paths, keyring=ring
+    )
+    first = pipeline.load(batch, paths=paths, keyring=ring)
+    assert first.status == "loaded" and first.rows_loaded > 0
+    assert pipeline.prune_staged(paths).removed == [batch.name]
+    assert not batch.exists()
+    assert pipeline.load(batch, paths=paths, keyring=ring) == first
+    assert _ledger(paths) == [(batch.name, "loaded", first.rows_read)]  # nothing loaded twice
+
+    # a rejected batch stays rejected
+    bad = sources / "community" / "grid_members_20260731.csv"
+    bad.write_bytes(b"\x00\x01\x02 not a csv\n")
+    rejected = pipeline.prepare(bad, paths=paths, keyring=ring)
+    with pytest.raises(BatchRejected):
+        pipeline.load(rejected, paths=paths, keyring=ring)
+    pipeline.prune_staged(paths)
+    with pytest.raises(BatchRejected) as again:
+        pipeline.load(rejected, paths=paths, keyring=ring)
+    assert again.value.outcome.status == "rejected"
+
+    # a folder the ledger never saw is an error that says what to do
+    with pytest.raises(FileNotFoundError, match="prepare the file again"):
+        pipeline.load(
+            paths.staging / "police__incidents-20260601-0000000000-abcdef",
+            paths=paths,
+            keyring=ring,
+        )

@@ -336,10 +336,22 @@ def load_batch(
             )
     from datahub.warehouse.retokenise import ensure_warehouse_key
 
+    ensure_schema(con)
+    if not (folder / st.RESULT).exists():
+        # pruned after its load (datahub prune-staging, the DAGs' prune_staging task): a
+        # re-run of the load task finds the ledger's answer instead of the folder
+        settled = _ledger_row(con, folder.name)
+        if settled is None:
+            raise FileNotFoundError(
+                f"{folder} is not a prepared batch (no {st.RESULT}) and the ledger has no batch "
+                f"{folder.name}: prepare the file again"
+            )
+        if settled.status == "rejected":
+            raise BatchRejected(settled)
+        return settled
     r = st.BatchResult.read(folder)
     feed = FEEDS_BY_KEY[f"{r.department}.{r.feed}"]
     now = dt.datetime.now(dt.UTC)
-    ensure_schema(con)
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_warehouse_key(con, keyring)
