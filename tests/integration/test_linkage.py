@@ -11,6 +11,7 @@ import pytest
 
 from datahub.config import Paths
 from datahub.linkage.score import LinkageScore, read_truth, score_linkage
+from datahub.warehouse.catalog import query as _df
 from datahub.warehouse.db import connect
 
 SEED = 11
@@ -35,12 +36,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Paths, pd.Da
     pipeline.run_sources(sources, paths=paths, keyring=keyring, build_docs=False)
     run_base_models(paths)
     run_linkage(paths)
-    con = connect(paths.build, read_only=True)
-    try:
-        xref = con.execute("SELECT * FROM integrated.person_xref").df()
-    finally:
-        con.close()
-    return sources, paths, xref
+    return sources, paths, _df(paths.build, "SELECT * FROM integrated.person_xref")
 
 
 def test_scores_above_targets_on_another_seed(linked: tuple[Path, Paths, pd.DataFrame]) -> None:
@@ -107,17 +103,13 @@ def test_rerun_keeps_every_person_key(linked: tuple[Path, Paths, pd.DataFrame]) 
 
     _sources, paths, xref = linked
     stats = run_linkage(paths)
-    con = connect(paths.build, read_only=True)
-    try:
-        again = con.execute("SELECT unique_id, person_key FROM integrated.person_xref").df()
-        registry = con.execute("SELECT count(*) FROM integrated.person_key_registry").fetchall()
-    finally:
-        con.close()
+    again = _df(paths.build, "SELECT unique_id, person_key FROM integrated.person_xref")
+    registry = _df(paths.build, "SELECT count(*) AS n FROM integrated.person_key_registry")
     assert stats["records"] == len(xref)
     merged = xref[["unique_id", "person_key"]].merge(again, on="unique_id", suffixes=("", "_2"))
     assert len(merged) == len(xref)
     assert (merged["person_key"] == merged["person_key_2"]).all()
-    assert registry[0][0] == xref["person_key"].nunique()  # no key issued twice
+    assert registry["n"].iloc[0] == xref["person_key"].nunique()  # no key issued twice
 
 
 def test_a_fresh_build_of_the_same_records_links_them_alike(
@@ -138,18 +130,16 @@ def test_a_fresh_build_of_the_same_records_links_them_alike(
     shutil.copy(paths.warehouse, other.warehouse)
     run_base_models(other)
     run_linkage(other)
-    con = connect(other.build, read_only=True)
-    try:
-        inversions = con.execute(
-            "SELECT count(*) FROM (SELECT unique_id < lag(unique_id) OVER (ORDER BY rowid) AS down "
-            "FROM integrated.person_records) WHERE down"
-        ).fetchall()
-        again = con.execute(
-            "SELECT unique_id, person_key, match_probability, link_rule FROM integrated.person_xref"
-        ).df()
-    finally:
-        con.close()
-    assert inversions == [(0,)], "person_records is not stored in unique_id order"
+    inversions = _df(
+        other.build,
+        "SELECT count(*) AS n FROM (SELECT unique_id < lag(unique_id) OVER (ORDER BY rowid) AS down "
+        "FROM integrated.person_records) WHERE down",
+    )
+    again = _df(
+        other.build,
+        "SELECT unique_id, person_key, match_probability, link_rule FROM integrated.person_xref",
+    )
+    assert inversions["n"].tolist() == [0], "person_records is not stored in unique_id order"
     cols = ["unique_id", "person_key", "match_probability", "link_rule"]
     a = xref[cols].sort_values("unique_id").reset_index(drop=True)
     b = again[cols].sort_values("unique_id").reset_index(drop=True)
@@ -188,11 +178,7 @@ def test_keys_of_a_one_file_warehouse_carry_into_the_first_build(
         con.close()
     run_base_models(old)
     run_linkage(old)
-    con = connect(old.build, read_only=True)
-    try:
-        again = con.execute("SELECT unique_id, person_key FROM integrated.person_xref").df()
-    finally:
-        con.close()
+    again = _df(old.build, "SELECT unique_id, person_key FROM integrated.person_xref")
     merged = xref[["unique_id", "person_key"]].merge(again, on="unique_id", suffixes=("", "_new"))
     assert len(merged) == len(xref)
     assert (merged["person_key_new"] == "Q" + merged["person_key"].str[1:]).all()
