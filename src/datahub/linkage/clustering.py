@@ -101,6 +101,17 @@ def components(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndar
     node of the same component no larger than the node itself, so the fixed
     point gives each node its component's smallest node.
     """
+    nodes, label, _a, _b = _components(left, right)
+    return nodes, nodes[label]
+
+
+def _components(
+    left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(nodes, component label as a position in ``nodes``, positions of each edge's two ends).
+
+    The positions come with the sort, so callers need no second search.
+    """
     nodes, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
     a, b = inverse[: len(left)], inverse[len(left) :]
     label = np.arange(len(nodes))
@@ -111,7 +122,7 @@ def components(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndar
         np.minimum.at(new, b, low)
         new = new[new]
         if np.array_equal(new, label):
-            return nodes, nodes[label]
+            return nodes, label, a, b
         label = new
 
 
@@ -144,13 +155,11 @@ def _union_edges(edges: pa.Table) -> pa.Table:
     left = edges.column("node_l").to_numpy()
     right = edges.column("node_r").to_numpy()
     p = edges.column("p").to_numpy()
-    nodes, comp = components(left, right)
-    a = np.searchsorted(nodes, left)
-    b = np.searchsorted(nodes, right)
+    nodes, comp_index, a, b = _components(left, right)
+    comp = nodes[comp_index]
     has_token = np.zeros(len(nodes), dtype=bool)
     has_token[a[edges.column("tok_l").to_numpy(zero_copy_only=False)]] = True
     has_token[b[edges.column("tok_r").to_numpy(zero_copy_only=False)]] = True
-    comp_index = np.searchsorted(nodes, comp)
     tokens_in_comp = np.bincount(comp_index, weights=has_token, minlength=len(nodes))
     conflicted = tokens_in_comp[comp_index] > 1  # per node
 

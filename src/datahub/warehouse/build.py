@@ -79,6 +79,10 @@ def build_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
 
     con = connect(paths.build)
     try:
+        # tables whose row order matters say ORDER BY (person_records, every mart), which
+        # DuckDB keeps regardless; the others may then be written in parallel, unordered
+        # (base scale: staging + integrated models 28.4 → 25.6 s)
+        con.execute("SET preserve_insertion_order = false")
         attach_warehouse(con, paths.warehouse)
         if paths.build_previous.exists():
             con.execute(
