@@ -113,3 +113,27 @@ def test_loading_a_pruned_batch_again_returns_the_ledgers_outcome(tmp_path: Path
             paths=paths,
             keyring=ring,
         )
+
+
+def test_datahub_run_prunes_settled_batches_unless_asked_to_keep_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SAMPLE_SOURCES / "community", sources / "community")
+    paths = Paths(tmp_path / "home")
+    monkeypatch.setenv("DATAHUB_HOME", str(paths.home))
+    monkeypatch.delenv("DATAHUB_KEY_FILE", raising=False)
+    init_keys(paths)
+    n_files = len(list((sources / "community").glob("*.csv")))
+    runner = CliRunner()
+
+    kept = runner.invoke(app, ["run", "--sources", str(sources), "--no-docs", "--keep-staging"])
+    assert kept.exit_code == 0, kept.output
+    assert len(list(pipeline.staged_batches(paths))) == n_files
+
+    pruned = runner.invoke(app, ["run", "--sources", str(sources), "--no-docs"])
+    assert pruned.exit_code == 0, pruned.output
+    # both runs' batches are settled (loaded, then skipped as duplicates): all go
+    assert f"staging: removed {2 * n_files} settled batch folder(s)" in pruned.output
+    assert list(pipeline.staged_batches(paths)) == []
+    assert len(_ledger(paths)) == 2 * n_files

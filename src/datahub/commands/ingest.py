@@ -104,6 +104,14 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
                 "this process alone loads them, in file order",
             ),
         ] = 1,
+        prune: Annotated[
+            bool,
+            typer.Option(
+                "--prune-staging/--keep-staging",
+                help="afterwards delete the staged Parquet of batches the ledger has settled "
+                "(as the DAGs' prune_staging task does); --keep-staging leaves it for inspection",
+            ),
+        ] = True,
     ) -> None:
         """Ingest every feed file of a sources folder: snapshots first, then events by date."""
         _quiet()
@@ -127,6 +135,12 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         _summary_table(pipeline.summarise(outcomes))
         if docs:
             typer.echo(f"Data Docs: {paths.data_docs / 'index.html'}")
+        if prune:
+            report = pipeline.prune_staged(paths)
+            typer.echo(
+                f"staging: removed {len(report.removed)} settled batch folder(s), "
+                f"{report.bytes_freed / 2**20:.1f} MB; kept {len(report.kept)}"
+            )
         bad = [o for o in outcomes if o.status in ("rejected", "failed")]
         if bad:
             typer.echo(f"{len(bad)} file(s) rejected; see audit.batch_ledger", err=True)
