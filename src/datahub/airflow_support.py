@@ -140,10 +140,7 @@ def prune_for_run() -> dict[str, int]:
 
     _, paths = settings()
     report = pipeline.prune_staged(paths)
-    print(
-        f"pruned {len(report.removed)} settled batch folder(s), {report.bytes_freed / 1e6:.1f} MB; "
-        f"{len(report.kept)} kept (not settled yet)"
-    )
+    print(report.summary())
     return {
         "removed": len(report.removed),
         "kept": len(report.kept),

@@ -660,6 +660,15 @@ class PruneReport:
     kept: list[str]
     bytes_freed: int
 
+    def summary(self, *, dry_run: bool = False) -> str:
+        """One line for logs and the CLI (counts and sizes only)."""
+        verb = "would remove" if dry_run else "removed"
+        return (
+            f"{verb} {len(self.removed)} staged batch folder(s), "
+            f"{self.bytes_freed / 2**20:.1f} MB; kept {len(self.kept)} "
+            "(not settled in audit.batch_ledger)"
+        )
+
 
 def prune_staged(paths: Paths, *, dry_run: bool = False) -> PruneReport:
     """Remove staged batch folders whose batch the ledger records as settled.

@@ -134,6 +134,6 @@ def test_datahub_run_prunes_settled_batches_unless_asked_to_keep_them(
     pruned = runner.invoke(app, ["run", "--sources", str(sources), "--no-docs"])
     assert pruned.exit_code == 0, pruned.output
     # both runs' batches are settled (loaded, then skipped as duplicates): all go
-    assert f"staging: removed {2 * n_files} settled batch folder(s)" in pruned.output
+    assert f"staging: removed {2 * n_files} staged batch folder(s)" in pruned.output
     assert list(pipeline.staged_batches(paths)) == []
     assert len(_ledger(paths)) == 2 * n_files

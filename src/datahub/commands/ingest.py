@@ -136,11 +136,7 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         if docs:
             typer.echo(f"Data Docs: {paths.data_docs / 'index.html'}")
         if prune:
-            report = pipeline.prune_staged(paths)
-            typer.echo(
-                f"staging: removed {len(report.removed)} settled batch folder(s), "
-                f"{report.bytes_freed / 2**20:.1f} MB; kept {len(report.kept)}"
-            )
+            typer.echo("staging: " + pipeline.prune_staged(paths).summary())
         bad = [o for o in outcomes if o.status in ("rejected", "failed")]
         if bad:
             typer.echo(f"{len(bad)} file(s) rejected; see audit.batch_ledger", err=True)
@@ -157,13 +153,7 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
         from datahub import pipeline
 
         paths = Paths.from_env()
-        report = pipeline.prune_staged(paths, dry_run=dry_run)
-        verb = "would remove" if dry_run else "removed"
-        typer.echo(
-            f"{verb} {len(report.removed)} staged batch folder(s), "
-            f"{report.bytes_freed / 2**20:.1f} MB; kept {len(report.kept)} "
-            f"(not settled in audit.batch_ledger)"
-        )
+        typer.echo(pipeline.prune_staged(paths, dry_run=dry_run).summary(dry_run=dry_run))
 
     @app.command("demo")
     def demo_cmd(
