@@ -77,10 +77,13 @@ def test_prune_removes_only_settled_batches(
     assert all(s in ("loaded", "skipped_duplicate_file") for _b, s, _n in after)
 
 
-def test_loading_a_pruned_batch_again_returns_the_ledgers_outcome(tmp_path: Path) -> None:
+def test_loading_a_pruned_batch_again_returns_the_ledgers_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A load task re-run after the prune (Airflow clear/retry) finds the ledger, not a crash."""
     from datahub.warehouse.loader import BatchRejected
 
+    monkeypatch.delenv("DATAHUB_KEY_FILE", raising=False)
     sources = tmp_path / "sources"
     shutil.copytree(SAMPLE_SOURCES / "community", sources / "community")
     paths = Paths(tmp_path / "home")
