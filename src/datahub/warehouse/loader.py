@@ -206,6 +206,13 @@ def _ledger_row(con: duckdb.DuckDBPyConnection, batch_id: str) -> LoadOutcome | 
     return None if row is None else LoadOutcome(*row)
 
 
+def _already_settled(outcome: LoadOutcome) -> LoadOutcome:
+    """A batch the ledger already records: its outcome again (a rejection raises again)."""
+    if outcome.status == "rejected":
+        raise BatchRejected(outcome)
+    return outcome
+
+
 def _insert_ledger(
     con: duckdb.DuckDBPyConnection, r: st.BatchResult, out: LoadOutcome, finished: dt.datetime
 ) -> None:
@@ -354,9 +361,7 @@ def load_batch(
                 f"{folder} is not a prepared batch (no {st.RESULT}) and the ledger has no batch "
                 f"{folder.name}: prepare the file again"
             )
-        if settled.status == "rejected":
-            raise BatchRejected(settled)
-        return settled
+        return _already_settled(settled)
     r = st.BatchResult.read(folder)
     feed = FEEDS_BY_KEY[f"{r.department}.{r.feed}"]
     now = dt.datetime.now(dt.UTC)
@@ -366,9 +371,7 @@ def load_batch(
         existing = _ledger_row(con, r.batch_id)
         if existing is not None:
             con.execute("ROLLBACK")
-            if existing.status == "rejected":
-                raise BatchRejected(existing)
-            return existing
+            return _already_settled(existing)
         if r.status == "rejected":
             out = LoadOutcome(
                 r.batch_id,
