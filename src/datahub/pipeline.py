@@ -23,14 +23,12 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from datahub.config import EXPECTATIONS_DIR, SAMPLE_SOURCES, Paths
 from datahub.sources.contracts import DEPARTMENTS, FEEDS, FEEDS_BY_KEY, Feed, feed_for_file
@@ -135,25 +133,6 @@ def _suite(table: str) -> dict[str, Any]:
     return load_suite(feed, EXPECTATIONS_DIR)
 
 
-@dataclass
-class _Writers:
-    folder: Path
-    writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
-
-    def write(self, name: str, table: pa.Table) -> None:
-        w = self.writers.get(name)
-        if w is None:
-            w = self.writers[name] = pq.ParquetWriter(
-                self.folder / name, table.schema, compression="zstd"
-            )
-        if table.num_rows:
-            w.write_table(table)
-
-    def close(self) -> None:
-        for w in self.writers.values():
-            w.close()
-
-
 def prepare(
     path: Path,
     *,
@@ -163,19 +142,25 @@ def prepare(
     sources_root: Path | None = None,
     now: dt.datetime | None = None,
     chunk_rows: int | None = None,
+    engine: str = "sql",
 ) -> Path:
     """Read, pseudonymise and validate one feed file into a staged batch folder.
 
     Returns the batch folder. A file the contract rejects (binary, wrong header,
     failed batch expectation) still gets a folder whose ``result.json`` says
     ``rejected`` with the reason, so that the loader can record it in the ledger.
-    Never opens the warehouse.
+    Never opens the warehouse. ``engine`` is ``"sql"`` (DuckDB, the default) or
+    ``"reference"`` (the pandas path the SQL engine is tested against); see
+    :mod:`datahub.prepare`.
     """
+    from datahub.prepare import SQL_CHUNK_ROWS, ReferenceChunkEngine, prepare_rows, sql_engine
     from datahub.quality import staging as st
     from datahub.quality.checks import future_limit
     from datahub.quality.suites import GATE_MIN_ROWS, REASONS
     from datahub.sources.reader import DEFAULT_CHUNK_ROWS, FileRejected
 
+    if engine not in ("sql", "reference"):
+        raise ValueError(f"unknown prepare engine {engine!r}; expected sql or reference")
     path = Path(path).resolve()
     feed, stamp = identify(path, department)
     started = _now()
@@ -197,19 +182,19 @@ def prepare(
         status="prepared",
         started_at=started.isoformat(),
     )
-    writers = _Writers(tmp)
     try:
         try:
-            _prepare_rows(
+            prepare_rows(
                 path,
                 feed,
-                stamp,
                 result,
-                writers,
-                keyring=keyring,
+                tmp,
+                engine=sql_engine(keyring) if engine == "sql" else ReferenceChunkEngine(keyring),
+                suite=_suite(feed.table),
                 refs=reference_sets(sources_root or path.parent.parent, stamp),
                 limit=future_limit(stamp, now),
-                chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+                chunk_rows=chunk_rows
+                or (SQL_CHUNK_ROWS if engine == "sql" else DEFAULT_CHUNK_ROWS),
                 home=paths.home,
                 run_time=started,
             )
@@ -219,10 +204,8 @@ def prepare(
             result.failed_expectations = [exc.reason]
             result.rows_rejected = result.rows_read
             result.rows_accepted = result.rows_quarantined = 0
-        finally:
-            writers.close()
         if result.status == "rejected":
-            for name in (st.ACCEPTED, st.QUARANTINE):
+            for name in (st.ACCEPTED, st.QUARANTINE, st.VAULT):
                 (tmp / name).unlink(missing_ok=True)
         elif result.rows_read and result.rows_accepted == 0 and result.rows_read < GATE_MIN_ROWS:
             result.warnings.append("every row of this file was quarantined")
@@ -234,146 +217,6 @@ def prepare(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
-
-
-def _prepare_rows(
-    path: Path,
-    feed: Feed,
-    stamp: str,
-    result: Any,
-    writers: _Writers,
-    *,
-    keyring: Keyring,
-    refs: References,
-    limit: pd.Timestamp,
-    chunk_rows: int,
-    home: Path,
-    run_time: dt.datetime,
-) -> None:
-    import json
-
-    from datahub.privacy.pseudonymise import pseudonymise_feed
-    from datahub.quality import staging as st
-    from datahub.quality.checks import FileState, add_check_columns, reason_masks, row_reasons
-    from datahub.quality.gx_runner import FileValidation
-    from datahub.quality.suites import GATE_MIN_ROWS
-    from datahub.sources.parse import raw_strings, type_chunk
-    from datahub.sources.reader import FileRejected, iter_chunks, read_header
-
-    header = read_header(path, feed)
-    result.encoding = header.encoding
-    result.warnings.extend(header.warnings)
-    if refs.division is None or refs.address is None:
-        result.warnings.append(
-            "no government divisions/addresses snapshot found: code checks skipped"
-        )
-    suite = _suite(feed.table)
-    validation = FileValidation(feed.table, suite)
-    state = FileState()
-    acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
-    acc_cols = [f.name for f in acc_schema]
-    ident_cols = [
-        f.name for f in q_schema if f.name not in feed.column_names and not f.name.startswith("_")
-    ]
-    if header.empty:
-        if header.size_bytes == 0:
-            raise FileRejected("empty_file", "empty file (0 bytes, no header); nothing to load")
-        result.message = f"{path.name}: header only, no data rows"
-    lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
-    for chunk, single in _with_single_flag(iter_chunks(path, feed, header, chunk_rows=chunk_rows)):
-        result.rows_read += len(chunk)
-        typed = type_chunk(feed, chunk)
-        pseudo = pseudonymise_feed(feed, typed.frame, keyring)
-        vframe = add_check_columns(
-            feed, pseudo.frame, typed, chunk, refs=refs, limit=limit, state=state
-        )
-        counts: dict[str, int] = {}
-        masks = reason_masks(suite, vframe, counts)
-        failed = (
-            pd.concat(list(masks.values()), axis=1).any(axis=1)
-            if masks
-            else pd.Series(False, index=vframe.index)
-        )
-        vframe["_row_failed"] = failed.to_numpy(dtype=bool)
-        validation.add_chunk(
-            vframe, whole_file_bounds=(lo, hi) if single else None, row_counts=counts
-        )
-        reasons = row_reasons(masks, vframe.index)
-        ok = ~failed
-        writers.write(st.ACCEPTED, st.to_arrow(pseudo.frame.loc[ok, acc_cols], acc_schema))
-        if failed.any():
-            # only the quarantined rows need their cleaned text (cleaning is per cell)
-            q = raw_strings(feed, chunk.loc[failed])
-            for c in ident_cols:
-                q[c] = pseudo.frame.loc[failed, c]
-            q["_row_number"] = chunk.loc[failed, "_row_number"]
-            q["_reasons"] = reasons[failed]
-            q["_reason"] = reasons[failed].str.split(";").str[0]
-            writers.write(st.QUARANTINE, st.to_arrow(q, q_schema))
-            for name, m in masks.items():
-                if int(m.sum()):
-                    result.reasons[name] = result.reasons.get(name, 0) + int(m.sum())
-        else:
-            writers.write(st.QUARANTINE, q_schema.empty_table())
-        writers.write(
-            st.VAULT,
-            pa.Table.from_pandas(pseudo.vault, schema=st.VAULT_SCHEMA, preserve_index=False),
-        )
-        result.rows_quarantined += int(failed.sum())
-        result.rows_accepted += int(ok.sum())
-    for name in (st.ACCEPTED, st.QUARANTINE):
-        writers.write(name, (acc_schema if name == st.ACCEPTED else q_schema).empty_table())
-    writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
-    validation.finish(result.rows_read, lo, hi)
-    st.atomic_write_text(
-        writers.folder / st.VALIDATION,
-        json.dumps(
-            validation.to_json(batch_id=result.batch_id, feed_key=feed.key, run_time=run_time),
-            ensure_ascii=False,
-            default=str,
-        ),
-    )
-    failed_batch = [
-        t
-        for t in validation.failed_batch_expectations
-        if not (t.exp["kwargs"].get("column") == "_row_failed" and result.rows_read < GATE_MIN_ROWS)
-    ]
-    if failed_batch:
-        result.status = "rejected"
-        result.failed_expectations = [_describe(t) for t in failed_batch]
-        result.message = f"{path.name}: batch expectation failed: " + "; ".join(
-            result.failed_expectations
-        )
-        result.rows_rejected = result.rows_read
-        result.rows_accepted = result.rows_quarantined = 0
-
-
-def _with_single_flag(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, bool]]:
-    """Yield (chunk, the file is this one chunk) — one GX run suffices for small files."""
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None)
-    if second is None:
-        yield first, True
-        return
-    yield first, False
-    yield second, False
-    for c in chunks:
-        yield c, False
-
-
-def _describe(t: Any) -> str:
-    kw = t.exp["kwargs"]
-    if t.exp["type"] == "expect_table_row_count_to_be_between":
-        return f"expect_table_row_count_to_be_between({kw.get('min_value')}..{kw.get('max_value')}, observed {t.observed_value})"
-    if kw.get("column") == "_row_failed":
-        return (
-            f"expect_column_values_to_be_in_set(_row_failed, mostly={kw.get('mostly')}): "
-            f"{t.unexpected_count} of {t.element_count} rows failed row checks"
-        )
-    target = kw.get("column") or kw.get("column_list")
-    return f"{t.exp['type']}({target})"
 
 
 def load(

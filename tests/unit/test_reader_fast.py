@@ -330,7 +330,7 @@ def test_arrow_surprise_before_the_first_chunk_falls_back(
         raise reader._NotEquivalent
         yield  # a generator, like the real one
 
-    monkeypatch.setattr(reader, "_iter_chunks_arrow", refuse)
+    monkeypatch.setattr(reader, "_iter_tables_arrow", refuse)
     p = _write(tmp_path, "\n".join([HEADER, *_rows(5)]) + "\n")
     assert _assert_same(p) == "python"
 

@@ -253,11 +253,23 @@ class FileValidation:
 
     def __post_init__(self) -> None:
         self.totals = [ExpTotals(e) for e in self.suite["expectations"]]
-        self._row_exps = [e for e in self.suite["expectations"] if not _is_table_level(e)]
-        self._table_exps = [e for e in self.suite["expectations"] if _is_table_level(e)]
-        self._row_totals = [t for t in self.totals if not _is_table_level(t.exp)]
         self._table_totals = [t for t in self.totals if _is_table_level(t.exp)]
         self._finished = False
+        self._shape_checked = False
+
+    def _subset(self, *, table: bool, shape: bool) -> list[ExpTotals]:
+        """The expectations of one GX call: with or without row count and frame shape."""
+        return [
+            t
+            for t in self.totals
+            if (table or not _is_table_level(t.exp))
+            and (shape or t.exp["type"] not in _TABLE_SHAPE)
+        ]
+
+    def _validate(
+        self, name: str, subset: list[ExpTotals], frame: pd.DataFrame, params: dict[str, Any]
+    ) -> list[tuple[ExpTotals, dict[str, Any]]]:
+        return [(subset[i], r) for i, r in _run(name, [t.exp for t in subset], frame, params)]
 
     def add_chunk(
         self,
@@ -265,26 +277,34 @@ class FileValidation:
         *,
         whole_file_bounds: tuple[int, int] | None = None,
         row_counts: dict[str, int] | None = None,
+        columns: list[str] | None = None,
     ) -> None:
         """Validate one chunk of the validation frame; check GX agrees with the row masks.
 
         With ``whole_file_bounds`` (min, max rows) the chunk is the whole file:
         the full suite, row count included, runs in one checkpoint call.
+
+        ``columns`` names the validation frame's columns when ``frame`` holds only
+        the ones the value expectations read (filtering a wide frame is most of
+        GX's time): the frame-shape expectations then run once per file on an
+        empty frame with exactly those columns.
         """
+        compact = columns is not None and list(frame.columns) != list(columns)
+        pairs: list[tuple[ExpTotals, dict[str, Any]]] = []
+        if compact and not self._shape_checked:
+            shape = [t for t in self.totals if t.exp["type"] in _TABLE_SHAPE]
+            empty = pd.DataFrame({c: pd.Series(dtype=object) for c in columns or ()})
+            pairs += self._validate(f"{self.feed_table}__shape", shape, empty, {})
+            self._shape_checked = True
+        suffix = "__values" if compact else ""
         if whole_file_bounds is not None:
             params = {"min_rows": whole_file_bounds[0], "max_rows": whole_file_bounds[1]}
-            pairs = [
-                (self.totals[i], r)
-                for i, r in _run(
-                    f"{self.feed_table}__whole", self.suite["expectations"], frame, params
-                )
-            ]
+            subset = self._subset(table=True, shape=not compact)
+            pairs += self._validate(f"{self.feed_table}__whole{suffix}", subset, frame, params)
             self._finished = True
         else:
-            pairs = [
-                (self._row_totals[i], r)
-                for i, r in _run(self.feed_table, self._row_exps, frame, {})
-            ]
+            subset = self._subset(table=False, shape=not compact)
+            pairs += self._validate(f"{self.feed_table}{suffix}", subset, frame, {})
         for t, r in pairs:
             if _is_table_level(t.exp):
                 self._record_table(t, r, *(whole_file_bounds or (0, 0)))
@@ -317,13 +337,13 @@ class FileValidation:
 
     def finish(self, rows: int, min_rows: int, max_rows: int) -> None:
         """Run the table-level expectations over the file's total row count."""
-        if not self._table_exps or self._finished:
+        if not self._table_totals or self._finished:
             return
         params = {"min_rows": min_rows, "max_rows": max_rows}
         # the row-count expectation needs a frame of the file's length, not its data
         frame = pd.DataFrame({"_row": pd.Series(0, index=pd.RangeIndex(rows), dtype="int8")})
-        for i, r in _run(f"{self.feed_table}__table", self._table_exps, frame, params):
-            self._record_table(self._table_totals[i], r, min_rows, max_rows)
+        for t, r in self._validate(f"{self.feed_table}__table", self._table_totals, frame, params):
+            self._record_table(t, r, min_rows, max_rows)
 
     @staticmethod
     def _record_table(t: ExpTotals, r: dict[str, Any], min_rows: int, max_rows: int) -> None:

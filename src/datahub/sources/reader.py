@@ -208,12 +208,12 @@ def read_header(path: Path, feed: Feed) -> FileHeader:
     )
 
 
-def iter_chunks(
+def iter_tables(
     path: Path, feed: Feed, header: FileHeader, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
-) -> Iterator[pd.DataFrame]:
-    """Stream a file's data rows as DataFrames of strings.
+) -> Iterator[pa.Table]:
+    """Stream a file's data rows as Arrow tables of strings.
 
-    Each chunk has one object column per contract column (``None`` where the
+    Each chunk has one ``string`` column per contract column (null where the
     row has no such field), plus ``_row_number`` (int64), ``_truncated`` and
     ``_overflow`` (bool); chunks hold ``chunk_rows`` rows, the last one fewer.
     Raises :class:`FileRejected` when bytes deep in the file do not decode in
@@ -230,7 +230,7 @@ def iter_chunks(
     if isinstance(scan, str):
         yield from _python_fallback(path, feed, header, chunk_rows, scan)
         return
-    fast = _iter_chunks_arrow(path, feed, scan, chunk_rows)
+    fast = _iter_tables_arrow(path, feed, scan, chunk_rows)
     try:
         first = next(fast, None)
     except (pa.ArrowException, _NotEquivalent) as exc:
@@ -252,12 +252,50 @@ def iter_chunks(
         ) from None
 
 
+def iter_chunks(
+    path: Path, feed: Feed, header: FileHeader, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """:func:`iter_tables` as pandas DataFrames: object columns of ``str``/``None``.
+
+    The form the pandas reference path (``datahub.sources.parse``,
+    ``datahub.privacy.pseudonymise``) and the reference reader work in.
+    """
+    for table in iter_tables(path, feed, header, chunk_rows=chunk_rows):
+        yield table_to_frame(table)
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A reader chunk as the reference reader's DataFrame (object strings, int64, bool)."""
+    data: dict[str, pd.Series] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if name in (ROW_NUMBER, TRUNCATED, OVERFLOW):
+            data[name] = pd.Series(col.to_numpy(), copy=False)
+        else:  # dtype object: pandas would infer its "str" dtype from the strings
+            data[name] = pd.Series(_to_object(col.combine_chunks()), dtype=object, copy=False)
+    return pd.DataFrame(data, copy=False)
+
+
+def frame_to_table(frame: pd.DataFrame) -> pa.Table:
+    """The reference reader's DataFrame as a reader chunk (inverse of :func:`table_to_frame`)."""
+    arrays = []
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        if name == ROW_NUMBER:
+            arrays.append(pa.array(values, pa.int64()))
+        elif name in (TRUNCATED, OVERFLOW):
+            arrays.append(pa.array(values, pa.bool_()))
+        else:
+            arrays.append(pa.array(values, pa.string(), from_pandas=True))
+    return pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
+
+
 def _python_fallback(
     path: Path, feed: Feed, header: FileHeader, chunk_rows: int, why: str
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.Table]:
     log.debug("%s: csv reference reader (%s)", path.name, why)
     READ_PATHS["python"] += 1
-    yield from _iter_chunks_python(path, feed, header, chunk_rows=chunk_rows)
+    for frame in _iter_chunks_python(path, feed, header, chunk_rows=chunk_rows):
+        yield frame_to_table(frame)
 
 
 def _iter_chunks_python(
@@ -551,9 +589,7 @@ class _Layout:
         return values, len(row) < self.width, long
 
 
-def _iter_chunks_arrow(
-    path: Path, feed: Feed, scan: _Scan, chunk_rows: int
-) -> Iterator[pd.DataFrame]:
+def _iter_tables_arrow(path: Path, feed: Feed, scan: _Scan, chunk_rows: int) -> Iterator[pa.Table]:
     mapped, _ = check_header(feed, scan.header)
     width = len(mapped)
     if width < 2:
@@ -608,7 +644,7 @@ def _iter_chunks_arrow(
     yield from out.flush()
 
 
-_Rows = tuple[list[np.ndarray], np.ndarray, np.ndarray]  # kept columns, truncated, overflow
+_Rows = tuple[list[pa.Array], np.ndarray, np.ndarray]  # kept columns, truncated, overflow
 
 
 class _Merger:
@@ -625,7 +661,6 @@ class _Merger:
         self.valid_seen = 0  # well-formed rows consumed, header included
         self.next_pos = 0  # position of the next row not yet merged
         self.cursor = 0  # odd rows merged so far
-        self.repetitive: list[bool | None] = [None] * len(layout.keep)  # see _to_object
 
     def batch(self, batch: pa.RecordBatch) -> _Rows:
         m = batch.num_rows
@@ -648,10 +683,7 @@ class _Merger:
             raise _NotEquivalent  # positions do not tile the file: Arrow numbers rows otherwise
         if self.valid_seen == 0 and int(positions[0]) != 0:
             raise _NotEquivalent
-        cols = []
-        for j in range(len(self.layout.keep)):
-            col, self.repetitive[j] = _to_object(batch.column(j), self.repetitive[j])
-            cols.append(col)
+        cols = [batch.column(j) for j in range(len(self.layout.keep))]
         rows = self._assemble(cols, positions - self.next_pos, odd, m + k)
         self.valid_seen += m
         self.cursor += k
@@ -665,14 +697,14 @@ class _Merger:
             raise _NotEquivalent  # Arrow never delivered the header line
         if [pos for pos, _ in odd] != list(range(self.next_pos, self.next_pos + len(odd))):
             raise _NotEquivalent
-        empty = [np.empty(0, dtype=object) for _ in self.layout.keep]
+        empty = [pa.array([], pa.string()) for _ in self.layout.keep]
         rows = self._assemble(empty, np.empty(0, dtype=np.int64), odd, len(odd))
         self.cursor += len(odd)
         self.next_pos += len(odd)
         return rows
 
     def _assemble(
-        self, cols: list[np.ndarray], slots: np.ndarray, odd: list[tuple[int, str]], span: int
+        self, cols: list[pa.Array], slots: np.ndarray, odd: list[tuple[int, str]], span: int
     ) -> _Rows:
         """Rows ``next_pos .. next_pos + span - 1``: well-formed at ``slots``, odd at theirs."""
         truncated = np.zeros(span, dtype=bool)
@@ -681,44 +713,52 @@ class _Merger:
         if self.valid_seen == 0:
             drop[0] = True  # the header line
         if odd:
-            full = [np.empty(span, dtype=object) for _ in cols]
-            for f, c in zip(full, cols, strict=True):
-                f[slots] = c
-            cols = full
-        for pos, text in odd:
-            slot = pos - self.next_pos
-            treated = self.layout.row_values(_parse_line(text))
-            if treated is None:
-                drop[slot] = True
-                continue
-            values, truncated[slot], overflow[slot] = treated
-            for c, v in zip(cols, values, strict=True):
-                c[slot] = v
+            # each slot takes its value from the well-formed column (index < len) or from the
+            # odd rows appended after it; one take per column puts them in file order
+            source = np.empty(span, dtype=np.int64)
+            source[slots] = np.arange(len(slots), dtype=np.int64)
+            extra: list[list[str | None]] = [[] for _ in cols]
+            for pos, text in odd:
+                slot = pos - self.next_pos
+                treated = self.layout.row_values(_parse_line(text))
+                if treated is None:
+                    drop[slot] = True
+                    values: list[str | None] = [None] * len(cols)
+                else:
+                    values, truncated[slot], overflow[slot] = treated
+                source[slot] = len(slots) + len(extra[0])
+                for e, v in zip(extra, values, strict=True):
+                    e.append(v)
+            order = pa.array(source)
+            cols = [
+                pa.concat_arrays([c, pa.array(e, pa.string())]).take(order)
+                for c, e in zip(cols, extra, strict=True)
+            ]
         if drop.any():
             kept = ~drop
-            return [c[kept] for c in cols], truncated[kept], overflow[kept]
+            mask = pa.array(kept)
+            return [c.filter(mask) for c in cols], truncated[kept], overflow[kept]
         return cols, truncated, overflow
 
 
-def _to_object(arr: pa.Array, repetitive: bool | None) -> tuple[np.ndarray, bool]:
-    """Arrow strings as an object array of str; also whether the column is repetitive.
+def _to_object(arr: pa.Array) -> np.ndarray:
+    """Arrow strings as an object array of ``str`` and ``None``.
 
     A repetitive column (categories, stations, codes) is dictionary-encoded first so
     each distinct Python string is built once, not once per row; for a column of
     mostly distinct values (numbers, times) that detour costs more than it saves.
-    ``None`` decides from this array.
     """
-    if repetitive is False:
-        return arr.to_numpy(zero_copy_only=False), False
     enc = pc.dictionary_encode(arr)
-    if repetitive is None and len(enc.dictionary) * 4 > len(arr):
-        return arr.to_numpy(zero_copy_only=False), False
-    words = enc.dictionary.to_numpy(zero_copy_only=False)
-    return words[enc.indices.to_numpy(zero_copy_only=False)], True
+    if len(enc.dictionary) * 4 > len(arr):
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    # the last word stands for null cells (dictionary_encode leaves their index null)
+    words = np.append(np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object), None)
+    index = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+    return words[index]
 
 
 class _ChunkBuilder:
-    """Cuts merged rows into chunks of exactly ``chunk_rows`` rows, numbering them."""
+    """Cuts merged rows into Arrow tables of exactly ``chunk_rows`` rows, numbering them."""
 
     def __init__(self, names: list[str], chunk_rows: int) -> None:
         self.names = names
@@ -728,40 +768,36 @@ class _ChunkBuilder:
         self.numbered = 0
 
     def add(
-        self, cols: list[np.ndarray], truncated: np.ndarray, overflow: np.ndarray
-    ) -> Iterator[pd.DataFrame]:
+        self, cols: list[pa.Array], truncated: np.ndarray, overflow: np.ndarray
+    ) -> Iterator[pa.Table]:
         if len(truncated):
             self.parts.append((cols, truncated, overflow))
             self.pending += len(truncated)
         while self.pending >= self.chunk_rows:
             yield self._cut(self.chunk_rows)
 
-    def flush(self) -> Iterator[pd.DataFrame]:
+    def flush(self) -> Iterator[pa.Table]:
         if self.pending:
             yield self._cut(self.pending)
 
-    def _cut(self, n: int) -> pd.DataFrame:
-        # one 2-D object block filled piece by piece: pandas takes it without another copy
-        block = np.empty((len(self.names), n), dtype=object)
-        truncated = np.empty(n, dtype=bool)
-        overflow = np.empty(n, dtype=bool)
+    def _cut(self, n: int) -> pa.Table:
+        pieces: list[_Rows] = []
         filled = 0
         while filled < n:
             cols, trunc, over = self.parts[0]
             take = min(n - filled, len(trunc))
-            for j, c in enumerate(cols):
-                block[j, filled : filled + take] = c[:take]
-            truncated[filled : filled + take] = trunc[:take]
-            overflow[filled : filled + take] = over[:take]
+            pieces.append(([c.slice(0, take) for c in cols], trunc[:take], over[:take]))
             filled += take
             if take == len(trunc):
                 self.parts.pop(0)
             else:
-                self.parts[0] = ([c[take:] for c in cols], trunc[take:], over[take:])
+                self.parts[0] = ([c.slice(take) for c in cols], trunc[take:], over[take:])
         self.pending -= n
-        df = pd.DataFrame(block.T, columns=self.names, dtype=object, copy=False)
-        df[ROW_NUMBER] = np.arange(self.numbered + 1, self.numbered + n + 1, dtype=np.int64)
-        df[TRUNCATED] = truncated
-        df[OVERFLOW] = overflow
+        columns: list[pa.Array | pa.ChunkedArray] = [
+            pa.chunked_array([p[0][j] for p in pieces], pa.string()) for j in range(len(self.names))
+        ]
+        columns.append(pa.array(np.arange(self.numbered + 1, self.numbered + n + 1)))
+        columns.append(pa.array(np.concatenate([p[1] for p in pieces])))
+        columns.append(pa.array(np.concatenate([p[2] for p in pieces])))
         self.numbered += n
-        return df
+        return pa.Table.from_arrays(columns, names=[*self.names, ROW_NUMBER, TRUNCATED, OVERFLOW])

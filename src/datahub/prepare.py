@@ -1,0 +1,791 @@
+"""Prepare one feed file: read → clean/type → pseudonymise → check → staged batch.
+
+:func:`prepare_rows` streams a file in chunks through a *chunk engine* into the
+staged batch folder the loader reads (see :mod:`datahub.quality.staging`).
+Two engines compute the same :class:`ChunkOutcome`:
+
+* :class:`SqlChunkEngine` (production) — one in-memory DuckDB per process runs
+  cleaning, typing, identifier normalisation, HMAC tokens, check flags,
+  expectation masks and row reasons as set-based SQL over the reader's Arrow
+  chunk, on every core. Python handles only what is per *distinct* value and
+  uncommon: odd ID/phone spellings, names and their pinyin, and the AES-SIV
+  seal of each identifier the process has not sealed before.
+* :class:`ReferenceChunkEngine` — the pandas path (``datahub.sources.parse``,
+  ``datahub.privacy.pseudonymise``, ``datahub.quality.checks``), kept as the
+  reference: ``tests/integration/test_prepare_engines.py`` runs both over the
+  sample feeds, defect fixtures and random files and requires equal batches.
+
+Either way GX validates every chunk (:class:`~datahub.quality.gx_runner.FileValidation`)
+and the batch fails if GX's count of any row-level expectation differs from
+the engine's mask. Only pseudonymised columns and flags ever reach GX.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from datahub.quality import staging as st
+from datahub.sources.contracts import Column, Feed
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+
+    from datahub.privacy.keys import Keyring
+    from datahub.quality.checks import References
+    from datahub.quality.gx_runner import FileValidation
+
+#: Rows per chunk of the SQL engine: DuckDB's fixed cost per query is paid per chunk,
+#: the chunk's Arrow buffers bound the memory.
+SQL_CHUNK_ROWS = 200_000
+#: Identifier seals a process keeps (~100 B each): persons recur in every daily file and
+#: sealing costs ~1.5 µs a value in Python. Cleared when full.
+SEALED_MAX = 2_000_000
+#: Distinct raw values per identifier role a process keeps with their normalised form and
+#: token (~100 B each). Cleared when full.
+CACHE_MAX = 1_000_000
+#: Staged Parquet compression: the files only live until the loader has read them.
+STAGING_COMPRESSION = "lz4"
+
+ROW_NUMBER, TRUNCATED, OVERFLOW, DUPLICATE = (
+    "_row_number",
+    "_truncated",
+    "_overflow",
+    "_duplicate_row",
+)
+
+
+@dataclass
+class ChunkOutcome:
+    """What one chunk of a file became."""
+
+    accepted: pa.Table  # staging.accepted_schema
+    quarantine: pa.Table  # staging.quarantine_schema
+    vault: pa.Table  # staging.VAULT_SCHEMA: the chunk's tokens with their seals
+    checks: pd.DataFrame  # the validation frame (all rows) or the columns GX reads of it
+    expectation_counts: dict[str, int]  # checks.expectation_key → rows failing it
+    reason_counts: dict[str, int]  # reason → rows with it
+    rows: int
+    failed: int
+
+
+class ChunkEngine(Protocol):
+    """Turns reader chunks of one file into :class:`ChunkOutcome` s."""
+
+    def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None: ...
+
+    def process(self, chunk: pa.Table, limit: pd.Timestamp) -> ChunkOutcome: ...
+
+
+# ====================================================================== orchestration
+
+
+@dataclass
+class _Writers:
+    folder: Path
+    writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
+
+    def write(self, name: str, table: pa.Table) -> None:
+        w = self.writers.get(name)
+        if w is None:
+            w = self.writers[name] = pq.ParquetWriter(
+                self.folder / name, table.schema, compression=STAGING_COMPRESSION
+            )
+        if table.num_rows:
+            w.write_table(table)
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+def prepare_rows(
+    path: Path,
+    feed: Feed,
+    result: st.BatchResult,
+    folder: Path,
+    *,
+    engine: ChunkEngine,
+    suite: dict[str, Any],
+    refs: References,
+    limit: pd.Timestamp,
+    chunk_rows: int,
+    home: Path,
+    run_time: dt.datetime,
+) -> None:
+    """Stream ``path`` through ``engine`` into ``folder`` and fill ``result``.
+
+    Raises :class:`~datahub.sources.reader.FileRejected` for a file that cannot be
+    read against its contract; a failed batch expectation sets ``result.status``
+    to ``rejected``.
+    """
+    from datahub.quality.gx_runner import FileValidation
+    from datahub.quality.suites import GATE_MIN_ROWS, validation_columns
+    from datahub.sources.reader import FileRejected, iter_tables, read_header
+
+    header = read_header(path, feed)
+    result.encoding = header.encoding
+    result.warnings.extend(header.warnings)
+    if refs.division is None or refs.address is None:
+        result.warnings.append(
+            "no government divisions/addresses snapshot found: code checks skipped"
+        )
+    if header.empty:
+        if header.size_bytes == 0:
+            raise FileRejected("empty_file", "empty file (0 bytes, no header); nothing to load")
+        result.message = f"{path.name}: header only, no data rows"
+    validation = FileValidation(feed.table, suite)
+    columns = [*validation_columns(feed), ROW_NUMBER, *_check_columns()]
+    acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
+    writers = _Writers(folder)
+    lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
+    engine.start_file(feed, suite, refs)
+    try:
+        chunks = iter_tables(path, feed, header, chunk_rows=chunk_rows)
+        for chunk, single in _with_single_flag(chunks):
+            out = engine.process(chunk, limit)
+            result.rows_read += out.rows
+            validation.add_chunk(
+                out.checks,
+                whole_file_bounds=(lo, hi) if single else None,
+                row_counts=out.expectation_counts,
+                columns=columns,
+            )
+            writers.write(st.ACCEPTED, out.accepted)
+            writers.write(st.QUARANTINE, out.quarantine)
+            writers.write(st.VAULT, out.vault)
+            for reason, n in out.reason_counts.items():
+                result.reasons[reason] = result.reasons.get(reason, 0) + n
+            result.rows_quarantined += out.failed
+            result.rows_accepted += out.rows - out.failed
+        writers.write(st.ACCEPTED, acc_schema.empty_table())
+        writers.write(st.QUARANTINE, q_schema.empty_table())
+        writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
+    finally:
+        writers.close()
+    validation.finish(result.rows_read, lo, hi)
+    st.atomic_write_text(
+        folder / st.VALIDATION,
+        json.dumps(
+            validation.to_json(batch_id=result.batch_id, feed_key=feed.key, run_time=run_time),
+            ensure_ascii=False,
+            default=str,
+        ),
+    )
+    _batch_verdict(path, result, validation, GATE_MIN_ROWS)
+
+
+def _check_columns() -> tuple[str, ...]:
+    from datahub.quality.suites import CHECK_COLUMNS
+
+    return CHECK_COLUMNS
+
+
+def _batch_verdict(
+    path: Path, result: st.BatchResult, validation: FileValidation, gate_min_rows: int
+) -> None:
+    failed_batch = [
+        t
+        for t in validation.failed_batch_expectations
+        if not (t.exp["kwargs"].get("column") == "_row_failed" and result.rows_read < gate_min_rows)
+    ]
+    if failed_batch:
+        result.status = "rejected"
+        result.failed_expectations = [_describe(t) for t in failed_batch]
+        result.message = f"{path.name}: batch expectation failed: " + "; ".join(
+            result.failed_expectations
+        )
+        result.rows_rejected = result.rows_read
+        result.rows_accepted = result.rows_quarantined = 0
+
+
+def _with_single_flag(chunks: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, bool]]:
+    """Yield (chunk, the file is this one chunk) — one GX run suffices for small files."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None:
+        yield first, True
+        return
+    yield first, False
+    yield second, False
+    for c in chunks:
+        yield c, False
+
+
+def _describe(t: Any) -> str:
+    kw = t.exp["kwargs"]
+    if t.exp["type"] == "expect_table_row_count_to_be_between":
+        return f"expect_table_row_count_to_be_between({kw.get('min_value')}..{kw.get('max_value')}, observed {t.observed_value})"
+    if kw.get("column") == "_row_failed":
+        return (
+            f"expect_column_values_to_be_in_set(_row_failed, mostly={kw.get('mostly')}): "
+            f"{t.unexpected_count} of {t.element_count} rows failed row checks"
+        )
+    target = kw.get("column") or kw.get("column_list")
+    return f"{t.exp['type']}({target})"
+
+
+# ====================================================================== SQL engine
+
+_PARAM = re.compile(r"\$([a-z_]+)")
+
+
+@dataclass(frozen=True)
+class FeedSql:
+    """The SQL of one feed for a suite and the reference kinds available."""
+
+    feed: Feed
+    suite: dict[str, Any]
+    refs_present: frozenset[str]
+
+    @cached_property
+    def row_expectations(self) -> list[dict[str, Any]]:
+        return [e for e in self.suite["expectations"] if e["meta"].get("level") == "row"]
+
+    @cached_property
+    def discover(self) -> str:
+        """(role, value) of the chunk's identifier values not in their role's cache yet."""
+        from datahub.privacy.sql import IDENTIFIER_CACHES
+        from datahub.sources.sql import clean_sql, literal, quote
+
+        parts = []
+        for c in self.feed.identifier_columns:
+            assert c.role is not None
+            table, _ = IDENTIFIER_CACHES[c.role]
+            parts.append(
+                f"SELECT DISTINCT {literal(c.role)} AS role, v "
+                f"FROM (SELECT {clean_sql(quote(c.name))} AS v FROM chunk) AS d "
+                f"WHERE v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} AS k WHERE k.raw = d.v)"
+            )
+        return " UNION ALL ".join(parts)
+
+    @cached_property
+    def vault_columns(self) -> list[tuple[str, str, str]]:
+        """(domain, token column, normalised value column) of every token the feed makes."""
+        from datahub.privacy.pseudonymise import output_columns
+
+        out = []
+        for name in output_columns(self.feed):
+            if name.endswith("_name_dob_token"):
+                out.append(("name_dob", name, "nd__" + name.removesuffix("_name_dob_token")))
+            elif name.endswith("_pinyin_token"):
+                out.append(("name_pinyin", name, "p__" + name.removesuffix("_pinyin_token")))
+            elif name.endswith("_token") and name not in self.feed.column_names:
+                col = self.feed.column(name.removesuffix("_token"))
+                out.append((col.role or "", name, "v__" + col.name))
+        return out
+
+    @cached_property
+    def reasons(self) -> dict[str, str]:
+        """Reason code → its column in :attr:`select` (``_r<j>``), in priority order."""
+        from datahub.quality.sql import reason_sql
+
+        return {r: f"_r{j}" for j, r in enumerate(reason_sql(self.suite))}
+
+    @cached_property
+    def select(self) -> str:
+        """The chunk's rows with every output, mask and reason: accepted rows, then failed ones.
+
+        Columns: the pseudonymised frame (``output_columns``), the cleaned text
+        of typed plain columns for quarantined rows (``t__<col>``), normalised
+        identifier values for the vault (``v__``/``p__``/``nd__``), the check
+        columns, one mask per row-level expectation (``_m<i>``), one flag per
+        reason (``_r<j>``), ``_row_failed`` and, for failed rows, ``_reasons``.
+        """
+        from datahub.privacy.pseudonymise import output_columns
+        from datahub.privacy.sql import name_dob_sql, token_sql
+        from datahub.quality.sql import mask_sql, reason_sql, reasons_text_sql
+        from datahub.sources.sql import clean_sql, quote
+
+        feed = self.feed
+        q = quote
+        cleaned = [f"{clean_sql(q(c.name))} AS {q('t__' + c.name)}" for c in feed.columns]
+        joins: list[str] = []
+        norm: list[str] = []
+        bad, unknown, future = [OVERFLOW], [], []
+        for c in feed.columns:
+            if c.role is None:
+                typed, checks = self._plain(c)
+                norm.append(f"{typed} AS {q(c.name)}")
+                bad += checks["bad"]
+                unknown += checks["unknown"]
+                future += checks["future"]
+            else:
+                exprs, join = _identifier_sql(c)
+                norm += exprs
+                joins.append(join)
+        out: list[str] = []
+        persons = {f"{p.role}_name_dob_token": p for p in feed.persons if p.name and p.id_number}
+        values = {t: v for _, t, v in self.vault_columns}
+        for name in output_columns(feed):
+            if name in feed.column_names:
+                out.append(q(name))
+            elif name in persons:
+                p = persons[name]
+                nd = name_dob_sql(q(f"v__{p.name}"), q(f"b__{p.id_number}"))
+                out += [f"{nd} AS {q(values[name])}", f"{token_sql('name_dob', nd)} AS {q(name)}"]
+            elif name in values:  # tokens of identifier columns come from the caches
+                source = "kp__" if values[name].startswith("p__") else "k__"
+                out.append(f"{q(source + values[name][3:])} AS {q(name)}")
+                out.append(q(values[name]))
+            else:
+                out.append(f"{_flag_sql(feed, name)} AS {q(name)}")
+        text = [q("t__" + c) for c in self.text_columns]
+        masks = [f"{mask_sql(e)} AS {q(f'_m{i}')}" for i, e in enumerate(self.row_expectations)]
+        conditions = reason_sql(self.suite)
+        flags = [f"{conditions[r]} AS {col}" for r, col in self.reasons.items()]
+        failed = " OR ".join(self.reasons.values()) or "false"
+        for_failed = [f"CASE WHEN _row_failed THEN {t} END AS {t}" for t in text]
+        reasons_text = reasons_text_sql(self.reasons)
+        return f"""
+WITH source AS (SELECT * FROM chunk),
+cleaned AS (
+    SELECT {", ".join(cleaned)}, {ROW_NUMBER}, {TRUNCATED}, {OVERFLOW}, {DUPLICATE} FROM source
+),
+normalised AS (
+    SELECT cleaned.*, {", ".join(norm)} FROM cleaned {" ".join(joins)}
+),
+pseudonymised AS (
+    SELECT {", ".join([*out, *text])}, {ROW_NUMBER}, {TRUNCATED}, {DUPLICATE},
+        ({" OR ".join(bad)}) AS _bad_value,
+        ({" OR ".join(unknown) or "false"}) AS _unknown_code,
+        ({" OR ".join(future) or "false"}) AS _future_date
+    FROM normalised
+),
+checked AS (
+    SELECT *{"".join(", " + m for m in masks)} FROM pseudonymised
+),
+reasoned AS (
+    SELECT *{"".join(", " + f for f in flags)} FROM checked
+),
+final AS (
+    SELECT *, ({failed}) AS _row_failed FROM reasoned
+)
+SELECT * {"EXCLUDE (" + ", ".join(text) + ")" if text else ""}{"".join(", " + f for f in for_failed)},
+    CASE WHEN _row_failed THEN {reasons_text} END AS _reasons
+FROM final
+ORDER BY _row_failed, {ROW_NUMBER}
+"""
+
+    @cached_property
+    def text_columns(self) -> list[str]:
+        """Typed plain columns: quarantine keeps their cleaned text beside the typed value."""
+        return [c.name for c in self.feed.columns if c.role is None and c.type != "str"]
+
+    @cached_property
+    def select_params(self) -> frozenset[str]:
+        """Names of the query parameters :attr:`select` uses."""
+        return frozenset(_PARAM.findall(self.select))
+
+    def _plain(self, c: Column) -> tuple[str, dict[str, list[str]]]:
+        """Typed SQL of a plain column and its contributions to the check flags."""
+        from datahub.sources.sql import bad_sql, quote, typed_sql
+
+        t = quote("t__" + c.name)
+        typed = typed_sql(c, t)
+        checks: dict[str, list[str]] = {"bad": [], "unknown": [], "future": []}
+        if c.type != "str":
+            checks["bad"].append(bad_sql(c, t, typed))
+        if c.references is not None and c.references in self.refs_present:
+            ref = "ref_address" if c.references == "address" else "ref_division"
+            checks["unknown"].append(f"coalesce({t} NOT IN (SELECT code FROM {ref}), false)")
+        if c.type in ("date", "datetime"):
+            checks["future"].append(f"coalesce(CAST({typed} AS TIMESTAMP) > $limit, false)")
+        elif c.type == "month":
+            checks["future"].append(f"coalesce({typed} > $limit_month, false)")
+        return typed, checks
+
+    @cached_property
+    def gx_columns(self) -> list[str]:
+        """The validation-frame columns some expectation reads (its shape aside)."""
+        cols: list[str] = []
+        for e in self.suite["expectations"]:
+            kw = e["kwargs"]
+            for c in [kw.get("column"), kw.get("column_A"), kw.get("column_B")] + list(
+                kw.get("column_list", [])
+            ):
+                if c is not None and c not in cols:
+                    cols.append(c)
+        return cols
+
+
+def _identifier_sql(c: Column) -> tuple[list[str], str]:
+    """What identifier column ``c`` becomes, from its role's cache joined on the cleaned text.
+
+    ``v__`` normalised value, ``s__`` status/kind, ``k__`` token; IDs also ``b__``
+    birth date and ``x__`` sex, names ``p__`` pinyin and ``kp__`` pinyin token.
+    """
+    from datahub.privacy.sql import IDENTIFIER_CACHES
+    from datahub.sources.sql import quote
+
+    q = quote
+    assert c.role is not None
+    table, _ = IDENTIFIER_CACHES[c.role]
+    t, m = q("t__" + c.name), q("m__" + c.name)
+    out = {"v__": f"{m}.value", "k__": f"{m}.token"}
+    if c.role == "name":
+        out["s__"] = f"CASE WHEN {m}.value IS NULL THEN 'missing' ELSE 'valid' END"
+        out |= {"p__": f"{m}.pinyin", "kp__": f"{m}.pinyin_token"}
+    elif c.role == "id_number":
+        out["s__"] = f"coalesce({m}.status, 'missing')"
+        out |= {"b__": f"{m}.birth", "x__": f"{m}.sex"}
+    else:
+        out["s__"] = f"coalesce({m}.kind, 'missing')"
+    exprs = [f"{e} AS {q(prefix + c.name)}" for prefix, e in out.items()]
+    return exprs, f"LEFT JOIN {table} AS {m} ON {m}.raw = {t}"
+
+
+def _flag_sql(feed: Feed, name: str) -> str:
+    """SQL of a status/kind/birth-year/sex output column from the normalised columns."""
+    from datahub.sources.sql import quote
+
+    for suffix in ("_status", "_kind"):
+        base = name.removesuffix(suffix)
+        if name.endswith(suffix) and base in feed.column_names:
+            return quote("s__" + base)
+    for p in feed.persons:
+        if p.id_number and name == f"{p.role}_sex":
+            return quote("x__" + p.id_number)
+        if p.id_number and name == f"{p.role}_birth_year":
+            return f"CAST(year({quote('b__' + p.id_number)}) AS BIGINT)"
+    raise KeyError(f"{feed.key}: {name} is not an output column")
+
+
+class SqlChunkEngine:
+    """The production engine: one in-memory DuckDB (see the module doc).
+
+    Its database keeps, across the files a process prepares, the seals of
+    identifiers already sealed (``sealed``), the names already normalised
+    (``names``) and the odd ID/phone spellings already decided (``id_slow``,
+    ``phone_slow``). The only class of the prepare step that talks to DuckDB.
+    """
+
+    def __init__(self, keyring: Keyring) -> None:
+        from datahub.privacy.cipher import VaultCipher
+        from datahub.privacy.sql import IDENTIFIER_CACHES, cache_ddl
+        from datahub.warehouse.db import memory
+
+        self.identity = engine_identity(keyring)
+        self.cipher = VaultCipher(keyring.vault_key)
+        self.params = _token_params(keyring)
+        self.con: duckdb.DuckDBPyConnection = memory()
+        for role in IDENTIFIER_CACHES:
+            self.con.execute(cache_ddl(role))
+        self.con.execute("CREATE TABLE sealed (token VARCHAR, ciphertext BLOB)")
+        self._sql: dict[tuple[str, str, frozenset[str]], FeedSql] = {}
+        self._current: FeedSql | None = None
+        self._refs: References | None = None
+        self._seen = np.empty(0, dtype=np.uint64)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # --------------------------------------------------------------- per file
+
+    def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None:
+        if refs is not self._refs:
+            for kind in ("division", "address"):
+                codes = refs.codes(kind)
+                self.con.register(
+                    f"ref_{kind}",
+                    pa.table({"code": pa.array(sorted(codes or ()), pa.string())}),
+                )
+            self._refs = refs
+        present = frozenset(k for k in ("division", "address", "grid") if refs.codes(k) is not None)
+        key = (feed.key, json.dumps(suite, sort_keys=True), present)
+        if key not in self._sql:
+            self._sql[key] = FeedSql(feed, suite, present)
+        self._current = self._sql[key]
+        self._seen = np.empty(0, dtype=np.uint64)
+
+    # -------------------------------------------------------------- per chunk
+
+    def process(self, chunk: pa.Table, limit: pd.Timestamp) -> ChunkOutcome:
+        """Everything one reader chunk becomes (see :class:`ChunkOutcome`)."""
+        from datahub.quality.checks import expectation_key
+        from datahub.sources.sql import quote
+
+        fs = self._current
+        assert fs is not None, "start_file first"
+        con = self.con
+        con.register("chunk", chunk)
+        try:
+            hashes = con.sql(
+                f"SELECT hash({', '.join(quote(c) for c in fs.feed.column_names)}) AS h FROM chunk"
+            ).to_arrow_table()
+            dup = self._duplicates(hashes.column("h").to_numpy())
+            con.register("chunk", chunk.append_column(DUPLICATE, pa.array(dup)))
+            self._learn(fs)
+            params = {
+                **self.params,
+                "limit": limit.to_pydatetime(),
+                "limit_month": limit.strftime("%Y-%m"),
+            }
+            result = con.sql(
+                fs.select, params={k: params[k] for k in fs.select_params}
+            ).to_arrow_table()
+        finally:
+            con.unregister("chunk")
+        # accepted rows first, then failed ones, each in file order: two slices, no copies
+        n_failed = int(pc.sum(result.column("_row_failed")).as_py() or 0)
+        n_ok = result.num_rows - n_failed
+        counts = {
+            name: int(pc.sum(result.column(name)).as_py() or 0)
+            for name in [f"_m{i}" for i in range(len(fs.row_expectations))]
+            + list(fs.reasons.values())
+        }
+        return ChunkOutcome(
+            accepted=_conform(result.slice(0, n_ok), st.accepted_schema(fs.feed)),
+            quarantine=self._quarantine(fs, result.slice(n_ok)),
+            vault=self._seal(fs, result),
+            checks=_gx_frame(result.select(fs.gx_columns)),
+            expectation_counts={
+                expectation_key(e): counts[f"_m{i}"] for i, e in enumerate(fs.row_expectations)
+            },
+            reason_counts={r: counts[col] for r, col in fs.reasons.items() if counts[col]},
+            rows=result.num_rows,
+            failed=n_failed,
+        )
+
+    def _duplicates(self, hashes: np.ndarray) -> np.ndarray:
+        """True for a row whose raw cells hash like an earlier row's of the file."""
+        _, first = np.unique(hashes, return_index=True)
+        dup = np.ones(len(hashes), dtype=bool)
+        dup[first] = False
+        if len(self._seen):
+            pos = np.searchsorted(self._seen, hashes).clip(max=len(self._seen) - 1)
+            dup |= self._seen[pos] == hashes
+        self._seen = np.union1d(self._seen, hashes)
+        return dup
+
+    def _learn(self, fs: FeedSql) -> None:
+        """Put the chunk's identifier values that no cache holds yet into their caches."""
+        from datahub.privacy.sql import IDENTIFIER_CACHES, fast, learn_sql, slow_table
+
+        if not fs.discover:
+            return
+        for table, _ in IDENTIFIER_CACHES.values():
+            if _count(self.con, table) > CACHE_MAX:
+                self.con.execute(f"DELETE FROM {table}")
+        found = self.con.sql(fs.discover).to_arrow_table()
+        for role in IDENTIFIER_CACHES:
+            new = pc.unique(found.filter(pc.equal(found.column("role"), role)).column("v"))
+            if not len(new):
+                continue
+            pattern = fast(role)
+            odd = (
+                new
+                if pattern is None
+                else new.filter(pc.invert(pc.match_substring_regex(new, pattern)))
+            )
+            self.con.register("_new", pa.table({"raw": new}))
+            self.con.register("_slow", slow_table(role, sorted(odd.to_pylist())))
+            try:
+                self.con.execute(learn_sql(role), self._params_of(learn_sql(role)))
+            finally:
+                self.con.unregister("_new")
+                self.con.unregister("_slow")
+
+    def _params_of(self, sql: str) -> dict[str, object]:
+        return {k: self.params[k] for k in set(_PARAM.findall(sql))}
+
+    def _quarantine(self, fs: FeedSql, failed: pa.Table) -> pa.Table:
+        schema = st.quarantine_schema(fs.feed)
+        text = set(fs.text_columns)
+        arrays = []
+        for f in schema:
+            if f.name in text:  # quarantine keeps the cleaned text of typed plain columns
+                arrays.append(failed.column("t__" + f.name))
+            elif f.name == "_reason":
+                arrays.append(pc.split_pattern(failed.column("_reasons"), ";", max_splits=1))
+                arrays[-1] = pc.list_element(arrays[-1], 0)
+            else:
+                arrays.append(failed.column(f.name))
+        return _conform(pa.Table.from_arrays(arrays, names=schema.names), schema)
+
+    def _seal(self, fs: FeedSql, result: pa.Table) -> pa.Table:
+        """Vault rows of the chunk's tokens; seals (AES-SIV) only what this process has not."""
+        from datahub.sources.sql import literal, quote
+
+        if not fs.vault_columns:
+            return st.VAULT_SCHEMA.empty_table()
+        con = self.con
+        if _count(con, "sealed") > SEALED_MAX:
+            con.execute("DELETE FROM sealed")
+        union = " UNION ALL ".join(
+            f"SELECT {literal(d)} AS domain, {quote(t)} AS token, {quote(v)} AS value "
+            f"FROM cur WHERE {quote(t)} IS NOT NULL"
+            for d, t, v in fs.vault_columns
+        )
+        con.register(
+            "cur", result.select(sorted({c for _, t, v in fs.vault_columns for c in (t, v)}))
+        )
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE cur_vault AS SELECT DISTINCT domain, token, value FROM ({union})"
+            )
+        finally:
+            con.unregister("cur")
+        new = con.sql("SELECT domain, token, value FROM cur_vault ANTI JOIN sealed USING (token)")
+        new_table = new.to_arrow_table()
+        if new_table.num_rows:
+            parts = []
+            for domain in sorted(set(new_table.column("domain").to_pylist())):
+                rows = new_table.filter(pc.equal(new_table.column("domain"), domain))
+                seals = self.cipher.seal_many(domain, rows.column("value").to_pylist())
+                parts.append(
+                    pa.table(
+                        {"token": rows.column("token"), "ciphertext": pa.array(seals, pa.binary())}
+                    )
+                )
+            con.register("_new_sealed", pa.concat_tables(parts))
+            con.execute("INSERT INTO sealed SELECT token, ciphertext FROM _new_sealed")
+            con.unregister("_new_sealed")
+        vault = con.sql(
+            "SELECT v.domain, v.token, s.ciphertext FROM cur_vault AS v JOIN sealed AS s USING (token)"
+        ).to_arrow_table()
+        return _conform(vault, st.VAULT_SCHEMA)
+
+
+def engine_identity(keyring: Keyring) -> tuple[int, str, str, int]:
+    """What an engine's caches depend on: process, key fingerprints, key version."""
+    return (
+        os.getpid(),
+        keyring.fingerprint(),
+        keyring.vault_fingerprint(),
+        keyring.current_version,
+    )
+
+
+_engines: dict[tuple[int, str, str, int], SqlChunkEngine] = {}
+
+
+def sql_engine(keyring: Keyring) -> SqlChunkEngine:
+    """This process's engine for ``keyring`` (made on first use; a fork makes its own)."""
+    key = engine_identity(keyring)
+    engine = _engines.get(key)
+    if engine is None:
+        for stale in [k for k in _engines if k[0] != key[0] or k[1:] != key[1:]]:
+            if stale[0] == key[0]:
+                _engines.pop(stale).close()
+            else:
+                _engines.pop(stale)  # inherited through fork: never touch its DuckDB
+        engine = _engines[key] = SqlChunkEngine(keyring)
+    return engine
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
+def _token_params(keyring: Keyring) -> dict[str, object]:
+    from datahub.privacy.sql import token_params
+    from datahub.privacy.tokens import DOMAINS
+
+    version = keyring.current_version
+    return token_params(
+        {d: keyring.domain_key(d, version) for d in DOMAINS if d != "canary"}, version
+    )
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns and types (DuckDB's Arrow types vary)."""
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+_PANDAS_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _gx_frame(table: pa.Table) -> pd.DataFrame:
+    """The columns GX reads, as the reference engine types them (str, Int64, datetime64)."""
+    data: dict[str, pd.Series] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        t = col.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            data[name] = col.cast(pa.large_string()).to_pandas(
+                types_mapper={pa.large_string(): _PANDAS_STR}.get
+            )
+        elif pa.types.is_integer(t):
+            data[name] = col.to_pandas(types_mapper={t: pd.Int64Dtype()}.get)
+        elif pa.types.is_date(t):
+            data[name] = pd.Series(col.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False))
+        else:
+            data[name] = col.to_pandas()
+    return pd.DataFrame(data, copy=False)
+
+
+# ================================================================ reference engine
+
+
+class ReferenceChunkEngine:
+    """The pandas reference engine (the code path before the SQL engine)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None:
+        from datahub.quality.checks import FileState
+
+        self.feed, self.suite, self.refs = feed, suite, refs
+        self.state = FileState()
+
+    def process(self, chunk: pa.Table, limit: pd.Timestamp) -> ChunkOutcome:
+        from datahub.privacy.pseudonymise import pseudonymise_feed
+        from datahub.quality.checks import add_check_columns, reason_masks, row_reasons
+        from datahub.sources.parse import raw_strings, type_chunk
+        from datahub.sources.reader import table_to_frame
+
+        feed = self.feed
+        frame = table_to_frame(chunk)
+        acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
+        ident_cols = [
+            f.name
+            for f in q_schema
+            if f.name not in feed.column_names and not f.name.startswith("_")
+        ]
+        typed = type_chunk(feed, frame)
+        pseudo = pseudonymise_feed(feed, typed.frame, self.keyring)
+        vframe = add_check_columns(
+            feed, pseudo.frame, typed, frame, refs=self.refs, limit=limit, state=self.state
+        )
+        counts: dict[str, int] = {}
+        masks = reason_masks(self.suite, vframe, counts)
+        failed = (
+            pd.concat(list(masks.values()), axis=1).any(axis=1)
+            if masks
+            else pd.Series(False, index=vframe.index)
+        )
+        vframe["_row_failed"] = failed.to_numpy(dtype=bool)
+        reasons = row_reasons(masks, vframe.index)
+        ok = ~failed
+        q = raw_strings(feed, frame.loc[failed])
+        for c in ident_cols:
+            q[c] = pseudo.frame.loc[failed, c]
+        q[ROW_NUMBER] = frame.loc[failed, ROW_NUMBER]
+        q["_reasons"] = reasons[failed]
+        q["_reason"] = reasons[failed].str.split(";").str[0]
+        return ChunkOutcome(
+            accepted=st.to_arrow(pseudo.frame.loc[ok, [f.name for f in acc_schema]], acc_schema),
+            quarantine=st.to_arrow(q, q_schema),
+            vault=pa.Table.from_pandas(pseudo.vault, schema=st.VAULT_SCHEMA, preserve_index=False),
+            checks=vframe,
+            expectation_counts=counts,
+            reason_counts={r: int(m.sum()) for r, m in masks.items() if int(m.sum())},
+            rows=len(frame),
+            failed=int(failed.sum()),
+        )
