@@ -379,6 +379,12 @@ def run_sources(
 
     files = list_feed_files(sources, departments)
     outcomes: list[FileOutcome] = []
+
+    def report(o: FileOutcome) -> None:
+        outcomes.append(o)
+        if progress is not None:
+            progress(len(outcomes), len(files), o)
+
     with contextlib.ExitStack() as stack:
         batches = (
             _prepared_in_pool(
@@ -389,21 +395,64 @@ def run_sources(
         )
         con = stack.enter_context(open_warehouse(paths))
         vault = stack.enter_context(open_vault(paths, keyring))
-        for i, f in enumerate(files, 1):
+        loads = stack.enter_context(_OrderedLoads(paths, keyring, con, vault))
+        for f in files:
             if batches is None:
-                o = ingest_file(
-                    f, paths=paths, keyring=keyring, sources_root=sources, con=con, vault=vault
-                )
+                # the row-count gate reads the feed's last loaded batch: load it first
+                loads.wait_for(identify(f)[0].key)
+                batch = prepare(f, paths=paths, keyring=keyring, sources_root=sources)
             else:
-                o = load_outcome(
-                    f, next(batches), paths=paths, keyring=keyring, con=con, vault=vault
-                )
-            outcomes.append(o)
-            if progress is not None:
-                progress(i, len(files), o)
+                batch = next(batches)
+            loads.submit(f, batch)
+            for o in loads.finished():
+                report(o)
+        for o in loads.drain():
+            report(o)
     if build_docs:
         build_data_docs(paths)
     return outcomes
+
+
+class _OrderedLoads:
+    """Loads prepared batches in submission order in one background thread.
+
+    The next file's prepare then runs while this thread loads (DuckDB releases
+    the GIL, and an insert keeps about one core busy). Loads stay strictly in
+    file order, through the one warehouse connection and the one vault.
+    """
+
+    def __init__(self, paths: Paths, keyring: Keyring, con: Any, vault: Any) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._load = lambda f, b: load_outcome(
+            f, b, paths=paths, keyring=keyring, con=con, vault=vault
+        )
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datahub-load")
+        self._queue: list[tuple[str, Future[FileOutcome]]] = []
+
+    def submit(self, path: Path, batch: Path) -> None:
+        self._queue.append((identify(path)[0].key, self._pool.submit(self._load, path, batch)))
+
+    def wait_for(self, feed_key: str) -> None:
+        """Block until every submitted batch of ``feed_key`` is loaded."""
+        for key, fut in self._queue:
+            if key == feed_key:
+                fut.result()
+
+    def finished(self) -> Iterator[FileOutcome]:
+        """Outcomes of the loads done so far, in order (stops at the first still running)."""
+        while self._queue and self._queue[0][1].done():
+            yield self._queue.pop(0)[1].result()
+
+    def drain(self) -> Iterator[FileOutcome]:
+        while self._queue:
+            yield self._queue.pop(0)[1].result()
+
+    def __enter__(self) -> _OrderedLoads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _prepared_in_pool(

@@ -153,24 +153,30 @@ def prepare_rows(
     writers = _Writers(folder)
     lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
     engine.start_file(feed, suite, refs)
+
+    def finish_chunk(out: ChunkOutcome, single: bool) -> None:
+        # GX and the Parquet writers, one chunk behind the engine (see _Behind)
+        validation.add_chunk(
+            out.checks,
+            whole_file_bounds=(lo, hi) if single else None,
+            row_counts=out.expectation_counts,
+            columns=columns,
+        )
+        writers.write(st.ACCEPTED, out.accepted)
+        writers.write(st.QUARANTINE, out.quarantine)
+        writers.write(st.VAULT, out.vault)
+        for reason, n in out.reason_counts.items():
+            result.reasons[reason] = result.reasons.get(reason, 0) + n
+        result.rows_read += out.rows
+        result.rows_quarantined += out.failed
+        result.rows_accepted += out.rows - out.failed
+
     try:
-        chunks = iter_tables(path, feed, header, chunk_rows=chunk_rows)
-        for chunk, single in _with_single_flag(chunks):
-            out = engine.process(chunk, limit)
-            result.rows_read += out.rows
-            validation.add_chunk(
-                out.checks,
-                whole_file_bounds=(lo, hi) if single else None,
-                row_counts=out.expectation_counts,
-                columns=columns,
-            )
-            writers.write(st.ACCEPTED, out.accepted)
-            writers.write(st.QUARANTINE, out.quarantine)
-            writers.write(st.VAULT, out.vault)
-            for reason, n in out.reason_counts.items():
-                result.reasons[reason] = result.reasons.get(reason, 0) + n
-            result.rows_quarantined += out.failed
-            result.rows_accepted += out.rows - out.failed
+        with _Behind(finish_chunk) as behind:
+            for chunk, single in _with_single_flag(
+                iter_tables(path, feed, header, chunk_rows=chunk_rows)
+            ):
+                behind.submit(engine.process(chunk, limit), single)
         writers.write(st.ACCEPTED, acc_schema.empty_table())
         writers.write(st.QUARANTINE, q_schema.empty_table())
         writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
@@ -186,6 +192,43 @@ def prepare_rows(
         ),
     )
     _batch_verdict(path, result, validation, GATE_MIN_ROWS)
+
+
+class _Behind:
+    """Runs ``fn`` on each submitted chunk in one background thread, in order, one chunk behind.
+
+    GX and the Parquet writers then work on chunk *n* while the engine computes
+    chunk *n + 1*: DuckDB releases the GIL while it runs, so the second core
+    that GX alone would leave idle does the engine's work. At most one chunk
+    waits, so memory holds two chunks at most. An error in ``fn`` is raised
+    here, at the next submit or on exit.
+    """
+
+    def __init__(self, fn: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._fn = fn
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-behind")
+        self._pending: Any = None
+
+    def submit(self, *args: Any) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self._fn, *args)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def __enter__(self) -> _Behind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._wait()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_columns() -> tuple[str, ...]:
@@ -393,11 +436,14 @@ ORDER BY _row_failed, {ROW_NUMBER}
         return frozenset(_PARAM.findall(self.select))
 
     def _plain(self, c: Column) -> tuple[str, dict[str, list[str]]]:
-        """Typed SQL of a plain column and its contributions to the check flags."""
+        """Typed SQL of a plain column, and its contributions to the check flags.
+
+        The checks read the typed column by name (it exists by then), so that
+        DuckDB parses each cell once.
+        """
         from datahub.sources.sql import bad_sql, quote, typed_sql
 
-        t = quote("t__" + c.name)
-        typed = typed_sql(c, t)
+        t, typed = quote("t__" + c.name), quote(c.name)
         checks: dict[str, list[str]] = {"bad": [], "unknown": [], "future": []}
         if c.type != "str":
             checks["bad"].append(bad_sql(c, t, typed))
@@ -408,7 +454,7 @@ ORDER BY _row_failed, {ROW_NUMBER}
             checks["future"].append(f"coalesce(CAST({typed} AS TIMESTAMP) > $limit, false)")
         elif c.type == "month":
             checks["future"].append(f"coalesce({typed} > $limit_month, false)")
-        return typed, checks
+        return typed_sql(c, t), checks
 
     @cached_property
     def gx_columns(self) -> list[str]:
@@ -512,6 +558,7 @@ class SqlChunkEngine:
             self._sql[key] = FeedSql(feed, suite, present)
         self._current = self._sql[key]
         self._seen = np.empty(0, dtype=np.uint64)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE file_tokens (token VARCHAR)")
 
     # -------------------------------------------------------------- per chunk
 
@@ -656,9 +703,14 @@ class SqlChunkEngine:
             con.register("_new_sealed", pa.concat_tables(parts))
             con.execute("INSERT INTO sealed SELECT token, ciphertext FROM _new_sealed")
             con.unregister("_new_sealed")
+        # each token once per file: the vault needs it once, the loader dedupes less
         vault = con.sql(
-            "SELECT v.domain, v.token, s.ciphertext FROM cur_vault AS v JOIN sealed AS s USING (token)"
+            "SELECT v.domain, v.token, s.ciphertext FROM cur_vault AS v "
+            "JOIN sealed AS s USING (token) ANTI JOIN file_tokens USING (token)"
         ).to_arrow_table()
+        con.register("_emitted", vault)
+        con.execute("INSERT INTO file_tokens SELECT token FROM _emitted")
+        con.unregister("_emitted")
         return _conform(vault, st.VAULT_SCHEMA)
 
 
