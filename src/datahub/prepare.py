@@ -530,6 +530,8 @@ class SqlChunkEngine:
         self.cipher = VaultCipher(keyring.vault_key)
         self.params = _token_params(keyring)
         self.con: duckdb.DuckDBPyConnection = memory()
+        # the caches hold raw identifiers: never let DuckDB spill them to temp files
+        self.con.execute("SET temp_directory = ''")
         for role in IDENTIFIER_CACHES:
             self.con.execute(cache_ddl(role))
         self.con.execute("CREATE TABLE sealed (token VARCHAR, ciphertext BLOB)")
@@ -614,10 +616,15 @@ class SqlChunkEngine:
         _, first = np.unique(hashes, return_index=True)
         dup = np.ones(len(hashes), dtype=bool)
         dup[first] = False
+        new = hashes[first]  # sorted: np.unique's order
         if len(self._seen):
             pos = np.searchsorted(self._seen, hashes).clip(max=len(self._seen) - 1)
             dup |= self._seen[pos] == hashes
-        self._seen = np.union1d(self._seen, hashes)
+            pos = np.searchsorted(self._seen, new)
+            new = new[self._seen[pos.clip(max=len(self._seen) - 1)] != new]
+            self._seen = np.insert(self._seen, np.searchsorted(self._seen, new), new)
+        else:
+            self._seen = new
         return dup
 
     def _learn(self, fs: FeedSql) -> None:
