@@ -78,36 +78,61 @@ def _communicate_rusage(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 @dataclass
 class StageClock:
-    """Exclusive wall time and sampled peak RSS per named stage, inside one process.
+    """Exclusive busy time and sampled peak RSS per named stage, inside one process.
 
-    Stages nest (a pseudonymise call runs the normalisers): time spent in an
-    inner stage is not counted in the outer one, and each RSS sample is credited
-    to the innermost running stage. Time outside every stage is not recorded here.
+    Stages nest within a thread (a prepare call runs the reader, the engine, the
+    vault seal): time spent in an inner stage is not counted in the outer one.
+    Each thread keeps its own stack, so a stage running in a background thread
+    (GX one chunk behind the engine, the loader one file behind the prepare)
+    is timed too; the seconds of a stage are then *busy* seconds, and stages of
+    different threads overlap in wall time. Each RSS sample is credited to the
+    innermost running stage of every thread. Time outside every stage is not
+    recorded here.
+
+    ``label`` (e.g. the feed being ingested) is process-wide; a thread may
+    override it for itself with :meth:`thread_label`.
     """
 
     interval_s: float = 0.01
-    #: label (e.g. the feed being ingested) → stage → seconds / calls / peak_rss_mb
+    #: label → stage → seconds / calls / peak_rss_mb
     stages: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     label: str = "all"
 
     def __post_init__(self) -> None:
         self._proc = psutil.Process()
-        self._stack: list[tuple[str, float]] = []  # (stage, start of its current slice)
+        # thread → its stack of (label, stage, start of the stage's current slice)
+        self._stacks: dict[int, list[tuple[str, str, float]]] = {}
+        self._local = threading.local()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
-    def _entry(self, name: str) -> dict[str, float]:
-        by_stage = self.stages.setdefault(self.label, {})
+    def _entry(self, label: str, name: str) -> dict[str, float]:
+        by_stage = self.stages.setdefault(label, {})
         return by_stage.setdefault(name, {"seconds": 0.0, "calls": 0, "peak_rss_mb": 0.0})
+
+    def current_label(self) -> str:
+        return getattr(self._local, "label", None) or self.label
+
+    @contextmanager
+    def thread_label(self, label: str) -> Iterator[None]:
+        """Credit this thread's stages to ``label`` inside the block."""
+        before = getattr(self._local, "label", None)
+        self._local.label = label
+        try:
+            yield
+        finally:
+            self._local.label = before
 
     def _credit_rss(self) -> None:
         rss = self._proc.memory_info().rss / MB
         with self._lock:
-            if self._stack:
-                e = self._entry(self._stack[-1][0])
-                e["peak_rss_mb"] = max(e["peak_rss_mb"], rss)
+            for stack in self._stacks.values():
+                if stack:
+                    label, name, _ = stack[-1]
+                    e = self._entry(label, name)
+                    e["peak_rss_mb"] = max(e["peak_rss_mb"], rss)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
@@ -118,12 +143,14 @@ class StageClock:
     def stage(self, name: str) -> Iterator[None]:
         """Time a block as ``name``; calls accumulate (a stage may run once per chunk)."""
         now = time.perf_counter()
+        label = self.current_label()
         with self._lock:
-            if self._stack:  # pause the enclosing stage
-                outer, since = self._stack[-1]
-                self._entry(outer)["seconds"] += now - since
-            self._stack.append((name, now))
-            self._entry(name)["calls"] += 1
+            stack = self._stacks.setdefault(threading.get_ident(), [])
+            if stack:  # pause the enclosing stage of this thread
+                outer_label, outer, since = stack[-1]
+                self._entry(outer_label, outer)["seconds"] += now - since
+            stack.append((label, name, now))
+            self._entry(label, name)["calls"] += 1
         self._credit_rss()
         try:
             yield
@@ -131,10 +158,11 @@ class StageClock:
             self._credit_rss()
             now = time.perf_counter()
             with self._lock:
-                inner, since = self._stack.pop()
-                self._entry(inner)["seconds"] += now - since
-                if self._stack:  # resume the enclosing stage
-                    self._stack[-1] = (self._stack[-1][0], now)
+                stack = self._stacks[threading.get_ident()]
+                inner_label, inner, since = stack.pop()
+                self._entry(inner_label, inner)["seconds"] += now - since
+                if stack:  # resume the enclosing stage
+                    stack[-1] = (stack[-1][0], stack[-1][1], now)
 
     def close(self) -> dict[str, dict[str, dict[str, float]]]:
         self._stop.set()

@@ -242,13 +242,21 @@ def _file_order(feed: Feed, stamp: str) -> tuple[int, str, int, int]:
     return (2, _stamp_key(stamp), dept, pos)
 
 
-def list_feed_files(sources: Path, departments: tuple[str, ...] = DEPARTMENTS) -> list[Path]:
+def list_feed_files(
+    sources: Path,
+    departments: tuple[str, ...] = DEPARTMENTS,
+    feeds: tuple[str, ...] | None = None,
+) -> list[Path]:
     """Every feed file of a sources folder: reference snapshots first, then events by date.
 
     Snapshots load in date order with government first (the code tables other
     feeds refer to), events by date then department and feed order. Files
     that match no contract pattern are ignored (``_truth/``, READMEs).
+    ``feeds`` (keys such as ``police.incidents``) keeps only those feeds' files.
     """
+    unknown = sorted(set(feeds or ()) - set(FEEDS_BY_KEY))
+    if unknown:
+        raise ValueError(f"unknown feed(s) {', '.join(unknown)}; expected e.g. police.incidents")
     found: list[tuple[tuple[int, str, int, int], Path]] = []
     for dept in departments:
         folder = sources / dept
@@ -259,7 +267,8 @@ def list_feed_files(sources: Path, departments: tuple[str, ...] = DEPARTMENTS) -
                 feed, stamp = feed_for_file(dept, p.name)
             except ValueError:
                 continue
-            found.append((_file_order(feed, stamp), p))
+            if feeds is None or feed.key in feeds:
+                found.append((_file_order(feed, stamp), p))
     return [p for _, p in sorted(found)]
 
 
@@ -365,8 +374,12 @@ def run_sources(
     progress: Callable[[int, int, FileOutcome], None] | None = None,
     build_docs: bool = True,
     workers: int = 1,
+    feeds: tuple[str, ...] | None = None,
 ) -> list[FileOutcome]:
     """Ingest every feed file of a sources folder (snapshots first, then events by date).
+
+    ``feeds`` limits the run to those feeds (the other files of the folder still
+    serve as reference tables for the code checks).
 
     With ``workers`` > 1 the per-file prepare (read → normalise → pseudonymise →
     validate → staged Parquet) runs in that many worker processes while this
@@ -377,7 +390,7 @@ def run_sources(
     from datahub.privacy.vault import open_vault
     from datahub.warehouse.loader import open_warehouse
 
-    files = list_feed_files(sources, departments)
+    files = list_feed_files(sources, departments, feeds)
     outcomes: list[FileOutcome] = []
 
     def report(o: FileOutcome) -> None:

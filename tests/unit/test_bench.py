@@ -52,7 +52,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench")
     res = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--persons", "300", "--incidents-per-day", "20", "--scales", "1", "--days", "2",
-         "--no-build", "--workers", "2", "--label", "smoke", "--results", str(out)],
+         "--no-build", "--workers", "2", "--label", "smoke", "--results", str(out),
+         "--alone", "police.incidents,community.visits"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
@@ -65,13 +66,16 @@ def test_smoke_run_reports_every_feed_against_the_floor(smoke: dict) -> None:
     run = smoke["runs"][0]
     feeds = run["ingest"]["feeds"]
     assert "police.incidents" in feeds
-    for key, f in feeds.items():
-        if f["rows"]:
-            assert f["ingest_vs_floor_ratio"] and f["ingest_vs_floor_ratio"] > 0, key
+    for key in ("police.incidents", "community.visits"):  # timed alone (--alone)
+        assert feeds[key]["ingest_vs_floor_ratio"] > 0, key
+        assert feeds[key]["seconds"] > 0 and feeds[key]["busy_seconds_in_whole_run"] > 0, key
+    assert feeds["police.key_persons"]["ingest_vs_floor_ratio"] is None  # not timed alone
     # the floor and the pipeline read the same files: same number of data rows
     assert feeds["police.incidents"]["rows"] == run["floor"]["police.incidents"]["rows"] > 0
     assert run["floor"]["community.visits"].get("floor_on", "").startswith("utf-8 transcoded")
-    assert {"read", "pseudonymise", "validate", "load"} <= set(run["ingest"]["stages"])
+    assert {"read", "normalise + pseudonymise (SQL)", "validate", "load"} <= set(
+        run["ingest"]["stages"]
+    )
     for key in ("python", "duckdb", "gx", "airflow", "splink"):
         assert smoke["versions"][key]
     assert smoke["scaling"]["scales"] == [1.0]

@@ -112,12 +112,30 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
                 "(as the DAGs' prune_staging task does); --keep-staging leaves it for inspection",
             ),
         ] = True,
+        feed: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="only this feed (e.g. police.incidents; repeatable); the folder's "
+                "government code tables still serve the code checks",
+            ),
+        ] = None,
     ) -> None:
-        """Ingest every feed file of a sources folder: snapshots first, then events by date."""
+        """Ingest every feed file of a sources folder: snapshots first, then events by date.
+
+        One process prepares each file (DuckDB on every core, GX in a second thread)
+        while a background thread loads the one before, in file order."""
         _quiet()
         from datahub import pipeline
         from datahub.privacy.keys import KeyProblem, ensure_dev_keys
+        from datahub.sources.contracts import FEEDS_BY_KEY
 
+        unknown = sorted(set(feed or ()) - set(FEEDS_BY_KEY))
+        if unknown:
+            typer.echo(
+                f"error: unknown feed(s) {', '.join(unknown)}; one of {', '.join(FEEDS_BY_KEY)}",
+                err=True,
+            )
+            raise typer.Exit(2)
         paths = Paths.from_env()
         try:
             keyring = ensure_dev_keys(paths)
@@ -128,6 +146,7 @@ def register(app: typer.Typer, keys_app: typer.Typer, audit_app: typer.Typer) ->
                 progress=_print_outcome,
                 build_docs=docs,
                 workers=workers,
+                feeds=tuple(feed) if feed else None,
             )
         except KeyProblem as exc:
             typer.echo(f"error: {exc}", err=True)
