@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS audit_head (seq BIGINT NOT NULL, hash VARCHAR NOT NUL
 #: The vault's DuckDB buffer pool: appends stream through it (base-scale ingest peak RSS with
 #: loader/vault caps of 512/256 MB: 1.57 GB; with 128/64 MB: 1.15 GB, same run otherwise).
 VAULT_MEMORY_LIMIT = "64MB"
+#: Entries appended per statement (each statement's distinct-token hash table fits the pool).
+APPEND_SLICE_ROWS = 100_000
 
 
 class ReidentificationError(LookupError):
@@ -139,26 +141,29 @@ class Vault:
                 f"version {self.keyring.current_version}; prepare the batch again"
             )
         df = entries.select(["domain", "token", "ciphertext"])
-        self.con.register("new_entries", df)
         try:
             self.con.execute("BEGIN TRANSACTION")
             if self.stored_canary() is None:
                 self._write_canary(self.keyring.current_version)
             before = self.count()
-            self.con.execute(
-                """
-                INSERT INTO entries (domain, token, ciphertext)
-                SELECT DISTINCT ON (n.token) n.domain, n.token, n.ciphertext FROM new_entries n
-                WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.token = n.token)
-                """
-            )
+            # in slices: the vault's buffer pool is small (VAULT_MEMORY_LIMIT) and a batch
+            # may bring a million new tokens; later slices see the earlier ones' rows
+            for start in range(0, df.num_rows, APPEND_SLICE_ROWS):
+                self.con.register("new_entries", df.slice(start, APPEND_SLICE_ROWS))
+                self.con.execute(
+                    """
+                    INSERT INTO entries (domain, token, ciphertext)
+                    SELECT DISTINCT ON (n.token) n.domain, n.token, n.ciphertext
+                    FROM new_entries n
+                    WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.token = n.token)
+                    """
+                )
+                self.con.unregister("new_entries")
             added = self.count() - before
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        finally:
-            self.con.unregister("new_entries")
         return added
 
     def tokens(self) -> pd.DataFrame:

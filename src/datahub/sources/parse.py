@@ -16,6 +16,9 @@ same as :func:`clean_strings_reference` value for value.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,51 +150,105 @@ def clean_strings(s: pd.Series) -> pd.Series:
     return pd.Series(out, index=s.index, dtype=object)
 
 
-def _parse_with_formats(s: pd.Series, formats: tuple[str, ...]) -> pd.Series:
-    result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-    todo = s.notna()
+#: Numbers as pandas' ``to_numeric`` reads them: ASCII digits, sign, point, exponent
+#: (patterns without anchors, for Python's ``fullmatch`` and, anchored, for RE2).
+NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+INTEGER = r"[+-]?[0-9]+"
+#: Every date/time spelling of the contracts starts with a four-digit year, followed by a
+#: separator or, in the compact spellings, by exactly 2, 4 or 10 more digits.
+YEAR_FIRST = r"[0-9]{4}([^0-9].*|[0-9]{2}|[0-9]{4}|[0-9]{10})"
+_NUMBER, _INTEGER = re.compile(NUMBER), re.compile(INTEGER)
+_YEAR_FIRST = re.compile(YEAR_FIRST, re.DOTALL)
+
+
+def _shape(fmt: str) -> re.Pattern[str]:
+    """The text a format admits: ASCII digits, zero-padded where fields touch, spaces as runs."""
+    parts = re.split(r"(%[YmdHMS])", fmt)
+    out = []
+    for i, part in enumerate(parts):
+        if part == "%Y":
+            out.append("[0-9]{4}")
+        elif part.startswith("%"):
+            touching = (i >= 2 and parts[i - 1] == "") or (
+                i + 2 < len(parts) and parts[i + 1] == ""
+            )
+            out.append("[0-9]{2}" if touching else "[0-9]{1,2}")
+        else:
+            out.append(r"\s+".join(re.escape(w) for w in part.split(" ")))
+    return re.compile("".join(out), re.ASCII)
+
+
+_SHAPES = {f: _shape(f) for f in (*DATETIME_FORMATS, *DATE_FORMATS, *MONTH_FORMATS)}
+
+
+def _parse_formats(text: str, formats: tuple[str, ...]) -> dt.datetime | None:
+    if not _YEAR_FIRST.fullmatch(text) or text.startswith("0000"):
+        return None
     for fmt in formats:
-        if not todo.any():
-            break
-        parsed = pd.to_datetime(s[todo], format=fmt, errors="coerce")
-        ok = parsed.notna()
-        if ok.any():
-            result.loc[parsed.index[ok]] = parsed[ok].astype("datetime64[us]")
-            todo.loc[parsed.index[ok]] = False
-    return result
+        if not _SHAPES[fmt].fullmatch(text):
+            continue
+        try:
+            return dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def parse_one(col: Column, text: str | None) -> object:
+    """The typed value of one cleaned cell of a plain column (None when it does not parse).
+
+    The statement of what the contract's types accept, which both prepare engines
+    follow (the SQL engine through :mod:`datahub.sources.sql`):
+
+    * date/time: one of the contract's spellings (``DATETIME_FORMATS``,
+      ``DATE_FORMATS``, ``MONTH_FORMATS``; a bare date is a coarse timestamp and
+      a timestamp where a date is due keeps its date), four-digit year, ASCII
+      digits, fields zero-padded where they touch (``20260601``, not ``2026061``),
+      a real calendar date and time (no 30 February, no second 60), year 1..9999;
+    * numbers: ASCII digits with optional sign, point and exponent, finite; an
+      int is whole and fits 64 bits.
+    """
+    if text is None or col.type == "str":
+        return text
+    if col.type == "datetime":
+        return _parse_formats(text, DATETIME_FORMATS) or _parse_formats(text, DATE_FORMATS)
+    if col.type == "date":
+        parsed = _parse_formats(text, DATE_FORMATS) or _parse_formats(text, DATETIME_FORMATS)
+        return None if parsed is None else parsed.date()
+    if col.type == "month":
+        parsed = _parse_formats(text, MONTH_FORMATS)
+        return None if parsed is None else f"{parsed.year:04d}-{parsed.month:02d}"
+    number = float(text) if _NUMBER.fullmatch(text) else None
+    if col.type == "float":
+        return number if number is not None and math.isfinite(number) else None
+    if _INTEGER.fullmatch(text):
+        value = int(text)
+        return value if -(2**63) <= value < 2**63 else None
+    if number is None or not math.isfinite(number) or number != math.floor(number):
+        return None
+    return int(number) if -(2**63) <= number < 2**63 else None
+
+
+_DTYPES = {"datetime": "datetime64[us]", "date": "datetime64[us]", "month": "string"}
 
 
 def parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse one cleaned string column. Returns (typed series, bad mask)."""
-    present = s.notna()
-    typed: pd.Series
+    """Parse one cleaned string column. Returns (typed series, bad mask).
+
+    Each distinct cell goes through :func:`parse_one`. Types: datetime and date →
+    ``datetime64[us]`` (dates at midnight), month → ``string`` ``YYYY-MM``,
+    int → ``Int64``, float → ``Float64``, str → ``string``.
+    """
     if col.type == "str":
         return s.astype("string"), pd.Series(False, index=s.index)
-    if col.type == "datetime":
-        typed = _parse_with_formats(s, DATETIME_FORMATS)
-        # a bare date is a valid (coarse) timestamp in several exports
-        missing = present & typed.isna()
-        if missing.any():
-            typed.loc[missing] = _parse_with_formats(s[missing], DATE_FORMATS)
-    elif col.type == "date":
-        typed = _parse_with_formats(s, DATE_FORMATS).dt.normalize()
-        missing = present & typed.isna()
-        if missing.any():  # a timestamp where a date is expected: keep the date part
-            typed.loc[missing] = _parse_with_formats(s[missing], DATETIME_FORMATS).dt.normalize()
-    elif col.type == "month":
-        dt = _parse_with_formats(s, MONTH_FORMATS)
-        typed = dt.dt.strftime("%Y-%m").astype("string")
-        typed = typed.where(dt.notna(), pd.NA)
-    elif col.type == "int":
-        num = pd.to_numeric(s, errors="coerce")
-        integral = num.notna() & np.isfinite(num.astype(float)) & (num.astype(float) % 1 == 0)
-        typed = num.where(integral).astype("Int64")
-    elif col.type == "float":
-        num = pd.to_numeric(s, errors="coerce").astype(float)
-        typed = pd.Series(num, index=s.index).where(np.isfinite(num)).astype("Float64")
-    else:  # pragma: no cover - contracts only declare the types above
-        raise ValueError(f"unknown column type {col.type!r}")
-    bad = present & typed.isna()
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
+    parsed = [parse_one(col, str(u)) for u in uniques]
+    if col.type == "date":
+        parsed = [None if v is None else dt.datetime.combine(v, dt.time()) for v in parsed]  # type: ignore[arg-type]
+    dtype = _DTYPES.get(col.type) or ("Int64" if col.type == "int" else "Float64")
+    table = pd.Series([*parsed, None], dtype=dtype)  # code -1 (missing) picks the last
+    typed = pd.Series(table.to_numpy()[codes], index=s.index, dtype=dtype)
+    bad = s.notna() & typed.isna()
     return typed, bad
 
 
