@@ -133,7 +133,7 @@ def test_typed_sql_equals_parse_one(con, kind: str) -> None:  # type: ignore[no-
     rng = random.Random(kind)
     col = Column("x", "x", "x", kind)  # type: ignore[arg-type]
     values: list[str | None] = [*_date_spellings(rng, 4000), *_numbers(rng, 1000), None]
-    for _, c, vs in _sample_values(kind):
+    for _, _c, vs in _sample_values(kind):
         values += vs
     cleaned = [None if v is None else _clean_one(v) for v in values]
     got = _column(con, ssql.typed_sql(col, ssql.clean_sql("v")), values)
@@ -219,7 +219,7 @@ def keys() -> dict[str, bytes]:
 
 def _raw_identifiers() -> list[str]:
     values = {v for v in _strings(_adversarial(seed=23, n=20_000)) if v}
-    for label, col, vs in _sample_values("str"):
+    for _label, col, vs in _sample_values("str"):
         if col.role is not None:
             values.update(_clean_one(v) or "" for v in vs if v)
     return sorted({v for v in (_clean_one(v) for v in values) if v})
