@@ -80,20 +80,20 @@ def _snapshot_for(root: Path, feed_name: str, stamp: str) -> Path | None:
 
 
 @lru_cache(maxsize=16)
-def _codes(
-    path: Path, mtime: float, feed_key: str, column: str, level: str | None
-) -> frozenset[str]:
-    from datahub.sources.parse import clean_strings
-    from datahub.sources.reader import iter_chunks, read_header
+def _codes(path: Path, mtime: float, feed_key: str, column: str) -> frozenset[str]:
+    import pyarrow.compute as pc
+
+    from datahub.sources.parse import _clean_one
+    from datahub.sources.reader import iter_tables, read_header
 
     feed = FEEDS_BY_KEY[feed_key]
-    header = read_header(path, feed)
     out: set[str] = set()
-    for chunk in iter_chunks(path, feed, header):
-        codes = clean_strings(chunk[column])
-        if level is not None:
-            codes = codes[clean_strings(chunk["level"]) == level]
-        out.update(str(v) for v in codes.dropna())
+    for chunk in iter_tables(path, feed, read_header(path, feed)):
+        # distinct raw cells first (codes repeat), then cleaned as every cell is
+        for raw in pc.unique(chunk.column(column)).drop_null().to_pylist():
+            code = _clean_one(raw)
+            if code is not None:
+                out.add(code)
     return frozenset(out)
 
 
@@ -107,16 +107,12 @@ def reference_sets(root: Path, stamp: str) -> References:
     division = grid = address = None
     with contextlib.suppress(FileRejected, OSError):
         if div is not None:
-            division = _codes(
-                div, div.stat().st_mtime, "government.divisions", "division_code", None
-            )
+            division = _codes(div, div.stat().st_mtime, "government.divisions", "division_code")
             # every division code: a grid row whose level cell is blank is still a grid
             grid = division
     with contextlib.suppress(FileRejected, OSError):
         if addr is not None:
-            address = _codes(
-                addr, addr.stat().st_mtime, "government.addresses", "address_code", None
-            )
+            address = _codes(addr, addr.stat().st_mtime, "government.addresses", "address_code")
     source = ", ".join(p.name for p in (div, addr) if p is not None)
     return References(division=division, address=address, grid=grid, source=source)
 

@@ -6,10 +6,10 @@ Two engines compute the same :class:`ChunkOutcome`:
 
 * :class:`SqlChunkEngine` (production) — one in-memory DuckDB per process runs
   cleaning, typing, identifier normalisation, HMAC tokens, check flags,
-  expectation masks and row reasons as set-based SQL over the reader's Arrow
-  chunk, on every core. Python handles only what is per *distinct* value and
-  uncommon: odd ID/phone spellings, names and their pinyin, and the AES-SIV
-  seal of each identifier the process has not sealed before.
+  expectation masks and row reasons as one set-based query over the reader's
+  Arrow chunk. Python handles only what is per *distinct* value and new to the
+  process: odd ID/phone spellings, names and their pinyin, and the AES-SIV seal
+  of each identifier value.
 * :class:`ReferenceChunkEngine` — the pandas path (``datahub.sources.parse``,
   ``datahub.privacy.pseudonymise``, ``datahub.quality.checks``), kept as the
   reference: ``tests/integration/test_prepare_engines.py`` runs both over the
@@ -17,7 +17,8 @@ Two engines compute the same :class:`ChunkOutcome`:
 
 Either way GX validates every chunk (:class:`~datahub.quality.gx_runner.FileValidation`)
 and the batch fails if GX's count of any row-level expectation differs from
-the engine's mask. Only pseudonymised columns and flags ever reach GX.
+the engine's mask. Only pseudonymised columns and flags ever reach GX. GX and
+the Parquet writers run one chunk behind the engine in a helper thread.
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Rows per chunk of the SQL engine: DuckDB's fixed cost per query is paid per chunk,
 #: the chunk's Arrow buffers bound the memory.
-SQL_CHUNK_ROWS = 200_000
+SQL_CHUNK_ROWS = 100_000
 #: Identifier seals a process keeps (~100 B each): persons recur in every daily file and
-#: sealing costs ~1.5 µs a value in Python. Cleared when full.
-SEALED_MAX = 2_000_000
+#: sealing costs ~1.5 µs a value in Python. When full, the older half is dropped.
+SEALED_MAX = 1_000_000
 #: Distinct raw values per identifier role a process keeps with their normalised form and
-#: token (~100 B each). Cleared when full.
-CACHE_MAX = 1_000_000
+#: token (~150 B each). When full, the older half is dropped: memory stays flat however
+#: many persons a feed has, at the cost of normalising returning ones again.
+CACHE_MAX = 400_000
 #: Staged Parquet compression: the files only live until the loader has read them.
 STAGING_COMPRESSION = "lz4"
 
@@ -133,7 +135,7 @@ def prepare_rows(
     to ``rejected``.
     """
     from datahub.quality.gx_runner import FileValidation
-    from datahub.quality.suites import GATE_MIN_ROWS, validation_columns
+    from datahub.quality.suites import CHECK_COLUMNS, GATE_MIN_ROWS, validation_columns
     from datahub.sources.reader import FileRejected, iter_tables, read_header
 
     header = read_header(path, feed)
@@ -148,7 +150,7 @@ def prepare_rows(
             raise FileRejected("empty_file", "empty file (0 bytes, no header); nothing to load")
         result.message = f"{path.name}: header only, no data rows"
     validation = FileValidation(feed.table, suite)
-    columns = [*validation_columns(feed), ROW_NUMBER, *_check_columns()]
+    columns = [*validation_columns(feed), ROW_NUMBER, *CHECK_COLUMNS]
     acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
     writers = _Writers(folder)
     lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
@@ -182,6 +184,8 @@ def prepare_rows(
         writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
     finally:
         writers.close()
+        # Arrow's allocator keeps freed chunks for reuse; a long run holds the peak otherwise
+        pa.default_memory_pool().release_unused()
     validation.finish(result.rows_read, lo, hi)
     st.atomic_write_text(
         folder / st.VALIDATION,
@@ -198,10 +202,9 @@ class _Behind:
     """Runs ``fn`` on each submitted chunk in one background thread, in order, one chunk behind.
 
     GX and the Parquet writers then work on chunk *n* while the engine computes
-    chunk *n + 1*: DuckDB releases the GIL while it runs, so the second core
-    that GX alone would leave idle does the engine's work. At most one chunk
-    waits, so memory holds two chunks at most. An error in ``fn`` is raised
-    here, at the next submit or on exit.
+    chunk *n + 1* (DuckDB and Arrow release the GIL while they run). At most one
+    chunk waits, so memory holds two chunks at most. An error in ``fn`` is
+    raised here, at the next submit or on exit.
     """
 
     def __init__(self, fn: Any) -> None:
@@ -229,12 +232,6 @@ class _Behind:
                 self._wait()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _check_columns() -> tuple[str, ...]:
-    from datahub.quality.suites import CHECK_COLUMNS
-
-    return CHECK_COLUMNS
 
 
 def _batch_verdict(
@@ -342,7 +339,7 @@ class FeedSql:
 
     @cached_property
     def select(self) -> str:
-        """The chunk's rows with every output, mask and reason: accepted rows, then failed ones.
+        """The chunk's rows with every output, mask and reason.
 
         Columns: the pseudonymised frame (``output_columns``), the cleaned text
         of typed plain columns for quarantined rows (``t__<col>``), normalised
@@ -422,7 +419,6 @@ final AS (
 SELECT * {"EXCLUDE (" + ", ".join(text) + ")" if text else ""}{"".join(", " + f for f in for_failed)},
     CASE WHEN _row_failed THEN {reasons_text} END AS _reasons
 FROM final
-ORDER BY _row_failed, {ROW_NUMBER}
 """
 
     @cached_property
@@ -515,10 +511,12 @@ def _flag_sql(feed: Feed, name: str) -> str:
 class SqlChunkEngine:
     """The production engine: one in-memory DuckDB (see the module doc).
 
-    Its database keeps, across the files a process prepares, the seals of
-    identifiers already sealed (``sealed``), the names already normalised
-    (``names``) and the odd ID/phone spellings already decided (``id_slow``,
-    ``phone_slow``). The only class of the prepare step that talks to DuckDB.
+    Its database keeps, across the files a process prepares, what each distinct
+    raw identifier value became (the caches ``ids``, ``phones``, ``names`` of
+    :data:`datahub.privacy.sql.IDENTIFIER_CACHES`: normalised value, flags,
+    tokens) and the AES-SIV seals of the values (``sealed``); persons recur in
+    every daily file. Both are bounded (:data:`CACHE_MAX`, :data:`SEALED_MAX`).
+    The only class of the prepare step that talks to DuckDB.
     """
 
     def __init__(self, keyring: Keyring) -> None:
@@ -526,7 +524,6 @@ class SqlChunkEngine:
         from datahub.privacy.sql import IDENTIFIER_CACHES, cache_ddl
         from datahub.warehouse.db import memory
 
-        self.identity = engine_identity(keyring)
         self.cipher = VaultCipher(keyring.vault_key)
         self.params = _token_params(keyring)
         self.con: duckdb.DuckDBPyConnection = memory()
@@ -534,7 +531,8 @@ class SqlChunkEngine:
         self.con.execute("SET temp_directory = ''")
         for role in IDENTIFIER_CACHES:
             self.con.execute(cache_ddl(role))
-        self.con.execute("CREATE TABLE sealed (token VARCHAR, ciphertext BLOB)")
+        self.con.execute("CREATE TABLE sealed (token VARCHAR, ciphertext BLOB, seq BIGINT)")
+        self._seq = 0
         self._sql: dict[tuple[str, str, frozenset[str]], FeedSql] = {}
         self._current: FeedSql | None = None
         self._refs: References | None = None
@@ -572,6 +570,10 @@ class SqlChunkEngine:
         fs = self._current
         assert fs is not None, "start_file first"
         con = self.con
+        # one record batch: DuckDB scans it in one pipeline, so its joins hand the rows back
+        # in file order and the engine needs no sort (checked below); the helper threads
+        # (GX, writers, loader) have the other cores
+        chunk = chunk.combine_chunks()
         con.register("chunk", chunk)
         try:
             hashes = con.sql(
@@ -590,17 +592,20 @@ class SqlChunkEngine:
             ).to_arrow_table()
         finally:
             con.unregister("chunk")
-        # accepted rows first, then failed ones, each in file order: two slices, no copies
-        n_failed = int(pc.sum(result.column("_row_failed")).as_py() or 0)
-        n_ok = result.num_rows - n_failed
+        result = _in_row_order(result)
+        failed = result.column("_row_failed")
+        n_failed = int(pc.sum(failed).as_py() or 0)
         counts = {
             name: int(pc.sum(result.column(name)).as_py() or 0)
             for name in [f"_m{i}" for i in range(len(fs.row_expectations))]
             + list(fs.reasons.values())
         }
         return ChunkOutcome(
-            accepted=_conform(result.slice(0, n_ok), st.accepted_schema(fs.feed)),
-            quarantine=self._quarantine(fs, result.slice(n_ok)),
+            accepted=_conform(
+                result.filter(pc.invert(failed)) if n_failed else result,
+                st.accepted_schema(fs.feed),
+            ),
+            quarantine=self._quarantine(fs, result.filter(failed)),
             vault=self._seal(fs, result),
             checks=_gx_frame(result.select(fs.gx_columns)),
             expectation_counts={
@@ -633,9 +638,9 @@ class SqlChunkEngine:
 
         if not fs.discover:
             return
+        self._seq += 1
         for table, _ in IDENTIFIER_CACHES.values():
-            if _count(self.con, table) > CACHE_MAX:
-                self.con.execute(f"DELETE FROM {table}")
+            _evict_older_half(self.con, table, CACHE_MAX)
         found = self.con.sql(fs.discover).to_arrow_table()
         for role in IDENTIFIER_CACHES:
             new = pc.unique(found.filter(pc.equal(found.column("role"), role)).column("v"))
@@ -656,7 +661,8 @@ class SqlChunkEngine:
                 self.con.unregister("_slow")
 
     def _params_of(self, sql: str) -> dict[str, object]:
-        return {k: self.params[k] for k in set(_PARAM.findall(sql))}
+        params = {**self.params, "seq": self._seq}
+        return {k: params[k] for k in set(_PARAM.findall(sql))}
 
     def _quarantine(self, fs: FeedSql, failed: pa.Table) -> pa.Table:
         schema = st.quarantine_schema(fs.feed)
@@ -679,8 +685,7 @@ class SqlChunkEngine:
         if not fs.vault_columns:
             return st.VAULT_SCHEMA.empty_table()
         con = self.con
-        if _count(con, "sealed") > SEALED_MAX:
-            con.execute("DELETE FROM sealed")
+        _evict_older_half(con, "sealed", SEALED_MAX)
         union = " UNION ALL ".join(
             f"SELECT {literal(d)} AS domain, {quote(t)} AS token, {quote(v)} AS value "
             f"FROM cur WHERE {quote(t)} IS NOT NULL"
@@ -708,7 +713,10 @@ class SqlChunkEngine:
                     )
                 )
             con.register("_new_sealed", pa.concat_tables(parts))
-            con.execute("INSERT INTO sealed SELECT token, ciphertext FROM _new_sealed")
+            con.execute(
+                "INSERT INTO sealed SELECT token, ciphertext, $seq FROM _new_sealed",
+                {"seq": self._seq},
+            )
             con.unregister("_new_sealed")
         # each token once per file: the vault needs it once, the loader dedupes less
         vault = con.sql(
@@ -719,6 +727,14 @@ class SqlChunkEngine:
         con.execute("INSERT INTO file_tokens SELECT token FROM _emitted")
         con.unregister("_emitted")
         return _conform(vault, st.VAULT_SCHEMA)
+
+
+def _in_row_order(table: pa.Table) -> pa.Table:
+    """``table`` in ``_row_number`` order (sorted only if DuckDB did not keep the order)."""
+    numbers = table.column(ROW_NUMBER).to_numpy()
+    if len(numbers) > 1 and not bool((numbers[1:] > numbers[:-1]).all()):
+        return table.take(pa.array(np.argsort(numbers, kind="stable")))
+    return table
 
 
 def engine_identity(keyring: Keyring) -> tuple[int, str, str, int]:
@@ -750,6 +766,14 @@ def sql_engine(keyring: Keyring) -> SqlChunkEngine:
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
+def _evict_older_half(con: duckdb.DuckDBPyConnection, table: str, limit: int) -> None:
+    """Keep a cache under ``limit`` rows: drop the rows of its older inserts (half or more)."""
+    if _count(con, table) > limit:
+        con.execute(
+            f"DELETE FROM {table} WHERE seq <= (SELECT quantile_disc(seq, 0.5) FROM {table})"
+        )
 
 
 def _token_params(keyring: Keyring) -> dict[str, object]:

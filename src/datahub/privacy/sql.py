@@ -148,11 +148,13 @@ def cache_ddl(role: str) -> str:
     """``CREATE TABLE`` of a role's cache."""
     table, columns = IDENTIFIER_CACHES[role]
     cols = ", ".join(f"{c} {t}" for c, t in columns.items())
-    return f"CREATE TABLE {table} (raw VARCHAR, {cols})"
+    return f"CREATE TABLE {table} (raw VARCHAR, {cols}, seq BIGINT)"
 
 
 def learn_sql(role: str) -> str:
     """``INSERT`` into a role's cache the raw values of ``_new`` (column ``raw``).
+
+    ``$seq`` numbers the insert (older rows are evicted first when a cache is full).
 
     Fast-path values are decided in SQL; the others (and every name) come from
     the table ``_slow`` that :func:`slow_table` made in Python. Tokens are made
@@ -162,9 +164,10 @@ def learn_sql(role: str) -> str:
     if role == "name":
         return (
             f"INSERT INTO {table} SELECT n.raw, s.value, s.pinyin, "
-            f"{token_sql('name', 's.value')}, {token_sql('name_pinyin', 's.pinyin')} "
+            f"{token_sql('name', 's.value')}, {token_sql('name_pinyin', 's.pinyin')}, $seq "
             "FROM _new AS n LEFT JOIN _slow AS s USING (raw)"
         )
+    keys: tuple[str, ...]
     if role == "id_number":
         fast, pattern, keys = id_fast_sql("n.raw"), ID_FAST, ("value", "status", "birth", "sex")
     else:
@@ -172,7 +175,7 @@ def learn_sql(role: str) -> str:
     is_fast = f"regexp_matches(n.raw, {literal(pattern)})"
     picks = ", ".join(f"CASE WHEN {is_fast} THEN {fast[k]} ELSE s.{k} END AS {k}" for k in keys)
     return (
-        f"INSERT INTO {table} SELECT raw, {', '.join(keys)}, {token_sql(role, 'value')} "
+        f"INSERT INTO {table} SELECT raw, {', '.join(keys)}, {token_sql(role, 'value')}, $seq "
         f"FROM (SELECT n.raw, {picks} FROM _new AS n LEFT JOIN _slow AS s USING (raw))"
     )
 

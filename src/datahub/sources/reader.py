@@ -752,7 +752,8 @@ def _to_object(arr: pa.Array) -> np.ndarray:
     if len(enc.dictionary) * 4 > len(arr):
         return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     # the last word stands for null cells (dictionary_encode leaves their index null)
-    words = np.append(np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object), None)
+    words = np.empty(len(enc.dictionary) + 1, dtype=object)
+    words[:-1] = enc.dictionary.to_numpy(zero_copy_only=False)
     index = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
     return words[index]
 
