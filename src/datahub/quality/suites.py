@@ -8,8 +8,10 @@ like code; a test checks they still match :func:`suite_for_feed`.
 Suites run on the *validation frame*: the pseudonymised, typed frame (no raw
 identifier ever) plus boolean check columns computed before validation
 (``_truncated``, ``_bad_value``, ``_unknown_code``, ``_future_date``,
-``_duplicate_row``, ``_row_failed``). Every expectation carries
-``meta``:
+``_duplicate_row``, ``_row_failed``). The SQL prepare engine hands GX only the
+columns the expectations read; the frame-shape expectation then checks the
+full column list once per file (see ``FileValidation.add_chunk``). Every
+expectation carries ``meta``:
 
 * ``level`` — ``row`` (a failing row is quarantined with ``meta.reason``),
   ``warning`` (reported only: e.g. business-key uniqueness, because
