@@ -3,8 +3,9 @@
 Ingestion (this section) handles one feed file in two steps:
 
 * :func:`prepare` — read (contract) → normalise/type → pseudonymise →
-  validate (GX) → ``DATAHUB_HOME/staging/<batch_id>/``. It never opens the
-  warehouse, so any number of prepares can run on any workers.
+  validate (GX) → ``DATAHUB_HOME/staging/<batch_id>/`` (the chunk engines of
+  :mod:`datahub.prepare`). It never opens the warehouse, so any number of
+  prepares can run on any workers.
 * :func:`load` — the only writer: one DuckDB transaction per batch
   (see :mod:`datahub.warehouse.loader`).
 
