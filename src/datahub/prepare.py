@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -155,11 +156,14 @@ def prepare_rows(
     lo, hi = st.row_count_bounds(feed, st.previous_rows(home, feed))
     engine.start_file(feed, suite, refs)
 
-    gx = _GxWindow(validation, columns, (lo, hi))
-
-    def finish_chunk(out: ChunkOutcome) -> None:
+    def finish_chunk(out: ChunkOutcome, single: bool) -> None:
         # GX and the Parquet writers, one chunk behind the engine (see _Behind)
-        gx.add(out)
+        validation.add_chunk(
+            out.checks,
+            whole_file_bounds=(lo, hi) if single else None,
+            row_counts=out.expectation_counts,
+            columns=columns,
+        )
         writers.write(st.ACCEPTED, out.accepted)
         writers.write(st.QUARANTINE, out.quarantine)
         writers.write(st.VAULT, out.vault)
@@ -171,9 +175,10 @@ def prepare_rows(
 
     try:
         with _Behind(finish_chunk) as behind:
-            for chunk in iter_tables(path, feed, header, chunk_rows=chunk_rows):
-                behind.submit(engine.process(chunk, limit))
-        gx.flush(final=True)
+            for chunk, single in _with_single_flag(
+                iter_tables(path, feed, header, chunk_rows=chunk_rows)
+            ):
+                behind.submit(engine.process(chunk, limit), single)
         writers.write(st.ACCEPTED, acc_schema.empty_table())
         writers.write(st.QUARANTINE, q_schema.empty_table())
         writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
@@ -198,9 +203,8 @@ class _Behind:
 
     GX and the Parquet writers then work on chunk *n* while the engine computes
     chunk *n + 1* (DuckDB and Arrow release the GIL while they run). At most one
-    chunk waits, so memory holds two chunks (and a GX window of their narrow
-    validation frames) at most. An error in ``fn`` is raised here, at the next
-    submit or on exit.
+    chunk waits, so memory holds two chunks at most. An error in ``fn`` is
+    raised here, at the next submit or on exit.
     """
 
     def __init__(self, fn: Any) -> None:
@@ -248,51 +252,19 @@ def _batch_verdict(
         result.rows_accepted = result.rows_quarantined = 0
 
 
-#: Rows of validation frame per GX call: a call costs ~0.1 s whatever its size, and the
-#: frames GX reads are narrow (flags, codes, times), so several engine chunks share one.
-GX_WINDOW_ROWS = 300_000
-
-
-@dataclass
-class _GxWindow:
-    """Gathers chunks' validation frames so that GX runs once per :data:`GX_WINDOW_ROWS`.
-
-    A file that fits one window is validated in one call with its row count
-    (``whole_file_bounds``). Counts per expectation add up over the window, so
-    GX's cross-check against the engine's masks is unchanged.
-    """
-
-    validation: FileValidation
-    columns: list[str]
-    bounds: tuple[int, int]
-    frames: list[pd.DataFrame] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    rows: int = 0
-    calls: int = 0
-
-    def add(self, out: ChunkOutcome) -> None:
-        self.frames.append(out.checks)
-        for key, n in out.expectation_counts.items():
-            self.counts[key] = self.counts.get(key, 0) + n
-        self.rows += len(out.checks)
-        if self.rows >= GX_WINDOW_ROWS:
-            self.flush(final=False)
-
-    def flush(self, *, final: bool) -> None:
-        if not self.frames:
-            return
-        frame = (
-            self.frames[0] if len(self.frames) == 1 else pd.concat(self.frames, ignore_index=True)
-        )
-        whole = final and self.calls == 0
-        self.validation.add_chunk(
-            frame,
-            whole_file_bounds=self.bounds if whole else None,
-            row_counts=self.counts,
-            columns=self.columns,
-        )
-        self.calls += 1
-        self.frames, self.counts, self.rows = [], {}, 0
+def _with_single_flag(chunks: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, bool]]:
+    """Yield (chunk, the file is this one chunk) — one GX run suffices for small files."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None:
+        yield first, True
+        return
+    yield first, False
+    yield second, False
+    for c in chunks:
+        yield c, False
 
 
 def _describe(t: Any) -> str:
