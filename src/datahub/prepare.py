@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Rows per chunk of the SQL engine: DuckDB's fixed cost per query is paid per chunk, the
 #: chunk bounds the memory. Base-scale ingest (4.3 M rows), peak RSS / CPU seconds:
-#: 50 k 1.28 GB / 107 s, 75 k 1.35 GB / 91 s, 100 k 1.59 GB / 93 s, 200 k 2.0 GB / ~90 s.
+#: 50 k 1.28 GB / 107 s, 75 k 1.35 GB / 91 s, 100 k 1.59 GB / 93 s, 200 k 2.0 GB.
 SQL_CHUNK_ROWS = 75_000
 #: Rows per record batch of the engine's streamed query result.
 STREAM_BATCH_ROWS = 20_000
