@@ -1,9 +1,14 @@
 """Normalise and type the string cells of a feed chunk (pure pandas, no I/O).
 
+The per-value definitions — :func:`_clean_one` for cleaning, :func:`parse_one`
+for typing — are what both prepare engines follow (the SQL engine through
+:mod:`datahub.sources.sql`); this module applies them to pandas chunks for the
+reference engine.
+
 Every cell is stripped; an empty cell is missing (``None``). Non-identifier
-columns are parsed per the contract — every spelling in ``DATETIME_FORMATS``,
-``DATE_FORMATS`` and ``MONTH_FORMATS`` is accepted — and a cell that holds
-text but does not parse is recorded in a ``bad`` mask (row reason
+columns are parsed per the contract — the spellings in ``DATETIME_FORMATS``,
+``DATE_FORMATS`` and ``MONTH_FORMATS`` (see :func:`parse_one`) — and a cell that
+holds text but does not parse is recorded in a ``bad`` mask (row reason
 ``bad_value``). Identifier columns stay strings: the privacy step normalises
 and tokenises them.
 
