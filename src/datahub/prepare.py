@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -288,6 +288,15 @@ def _describe(t: Any) -> str:
 _PARAM = re.compile(r"\$([a-z_]+)")
 
 
+class _TokenColumn(NamedTuple):
+    """A token column of the pseudonymised frame."""
+
+    domain: str
+    name: str  # e.g. caller_id_number_token
+    value: str  # the engine's column of the normalised value (sealed for the vault)
+    source: str | None  # the cache column it is read from (None: hashed per row)
+
+
 @dataclass(frozen=True)
 class FeedSql:
     """The SQL of one feed for a suite and the reference kinds available."""
@@ -318,19 +327,21 @@ class FeedSql:
         return " UNION ALL ".join(parts)
 
     @cached_property
-    def vault_columns(self) -> list[tuple[str, str, str]]:
-        """(domain, token column, normalised value column) of every token the feed makes."""
+    def token_columns(self) -> list[_TokenColumn]:
+        """Every token column the feed makes: its domain, vault value and where it comes from."""
         from datahub.privacy.pseudonymise import output_columns
 
         out = []
         for name in output_columns(self.feed):
             if name.endswith("_name_dob_token"):
-                out.append(("name_dob", name, "nd__" + name.removesuffix("_name_dob_token")))
+                role = name.removesuffix("_name_dob_token")
+                out.append(_TokenColumn("name_dob", name, "nd__" + role, None))
             elif name.endswith("_pinyin_token"):
-                out.append(("name_pinyin", name, "p__" + name.removesuffix("_pinyin_token")))
+                base = name.removesuffix("_pinyin_token")
+                out.append(_TokenColumn("name_pinyin", name, "p__" + base, "kp__" + base))
             elif name.endswith("_token") and name not in self.feed.column_names:
                 col = self.feed.column(name.removesuffix("_token"))
-                out.append((col.role or "", name, "v__" + col.name))
+                out.append(_TokenColumn(col.role or "", name, "v__" + col.name, "k__" + col.name))
         return out
 
     @cached_property
@@ -374,18 +385,20 @@ class FeedSql:
                 joins.append(join)
         out: list[str] = []
         persons = {f"{p.role}_name_dob_token": p for p in feed.persons if p.name and p.id_number}
-        values = {t: v for _, t, v in self.vault_columns}
+        tokens = {t.name: t for t in self.token_columns}
         for name in output_columns(feed):
             if name in feed.column_names:
                 out.append(q(name))
-            elif name in persons:
+            elif name in persons:  # hashed per row: the pair of name and birth date
                 p = persons[name]
                 nd = name_dob_sql(q(f"v__{p.name}"), q(f"b__{p.id_number}"))
-                out += [f"{nd} AS {q(values[name])}", f"{token_sql('name_dob', nd)} AS {q(name)}"]
-            elif name in values:  # tokens of identifier columns come from the caches
-                source = "kp__" if values[name].startswith("p__") else "k__"
-                out.append(f"{q(source + values[name][3:])} AS {q(name)}")
-                out.append(q(values[name]))
+                out += [
+                    f"{nd} AS {q(tokens[name].value)}",
+                    f"{token_sql('name_dob', nd)} AS {q(name)}",
+                ]
+            elif name in tokens:  # tokens of identifier columns come from the caches
+                t = tokens[name]
+                out += [f"{q(t.source or '')} AS {q(name)}", q(t.value)]
             else:
                 out.append(f"{_flag_sql(feed, name)} AS {q(name)}")
         text = [q("t__" + c) for c in self.text_columns]
@@ -684,17 +697,17 @@ class SqlChunkEngine:
         """Vault rows of the chunk's tokens; seals (AES-SIV) only what this process has not."""
         from datahub.sources.sql import literal, quote
 
-        if not fs.vault_columns:
+        if not fs.token_columns:
             return st.VAULT_SCHEMA.empty_table()
         con = self.con
         _evict_older_half(con, "sealed", SEALED_MAX)
         union = " UNION ALL ".join(
             f"SELECT {literal(d)} AS domain, {quote(t)} AS token, {quote(v)} AS value "
             f"FROM cur WHERE {quote(t)} IS NOT NULL"
-            for d, t, v in fs.vault_columns
+            for d, t, v, _ in fs.token_columns
         )
         con.register(
-            "cur", result.select(sorted({c for _, t, v in fs.vault_columns for c in (t, v)}))
+            "cur", result.select(sorted({c for t in fs.token_columns for c in (t.name, t.value)}))
         )
         try:
             con.execute(
