@@ -133,7 +133,7 @@ def prune_for_run() -> dict[str, int]:
     """Task body: delete staged batches the ledger has settled (every department's).
 
     Staged Parquet is only the hand-over from prepare to load; without this the
-    staging folder grows by every file ever ingested (~0.8 GB per base-scale ingest).
+    staging folder grows by every file ever ingested (~1 GB per base-scale ingest).
     Batches still waiting for their load, failed ones and half-written folders stay.
     """
     from datahub import pipeline
