@@ -140,6 +140,7 @@ def prepare(
     now: dt.datetime | None = None,
     chunk_rows: int | None = None,
     engine: str = "sql",
+    previous_rows: Callable[[], int | None] | None = None,
 ) -> Path:
     """Read, pseudonymise and validate one feed file into a staged batch folder.
 
@@ -148,7 +149,9 @@ def prepare(
     ``rejected`` with the reason, so that the loader can record it in the ledger.
     Never opens the warehouse. ``engine`` is ``"sql"`` (DuckDB, the default) or
     ``"reference"`` (the pandas path the SQL engine is tested against); see
-    :mod:`datahub.prepare`.
+    :mod:`datahub.prepare`. ``previous_rows`` gives the row count of the feed's
+    last loaded batch for the row-count gate (default: the loader's state file,
+    read when the gate is checked).
     """
     from datahub.prepare import SQL_CHUNK_ROWS, ReferenceChunkEngine, prepare_rows, sql_engine
     from datahub.quality import staging as st
@@ -192,7 +195,7 @@ def prepare(
                 limit=future_limit(stamp, now),
                 chunk_rows=chunk_rows
                 or (SQL_CHUNK_ROWS if engine == "sql" else DEFAULT_CHUNK_ROWS),
-                home=paths.home,
+                previous_rows=previous_rows or (lambda: st.previous_rows(paths.home, feed)),
                 run_time=started,
             )
         except FileRejected as exc:
@@ -408,9 +411,15 @@ def run_sources(
         loads = stack.enter_context(_OrderedLoads(paths, keyring, con, vault))
         for f in files:
             if batches is None:
-                # the row-count gate reads the feed's last loaded batch: load it first
-                loads.wait_for(identify(f)[0].key)
-                batch = prepare(f, paths=paths, keyring=keyring, sources_root=sources)
+                # the row-count gate reads the feed's last loaded batch: its load may still
+                # run while this file is prepared, up to the gate's check
+                batch = prepare(
+                    f,
+                    paths=paths,
+                    keyring=keyring,
+                    sources_root=sources,
+                    previous_rows=loads.previous_rows_of(identify(f)[0]),
+                )
             else:
                 batch = next(batches)
             loads.submit(f, batch)
@@ -437,6 +446,7 @@ class _OrderedLoads:
         self._load = lambda f, b: load_outcome(
             f, b, paths=paths, keyring=keyring, con=con, vault=vault
         )
+        self._home = paths.home
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datahub-load")
         self._queue: list[tuple[str, Future[FileOutcome]]] = []
 
@@ -445,9 +455,19 @@ class _OrderedLoads:
 
     def wait_for(self, feed_key: str) -> None:
         """Block until every submitted batch of ``feed_key`` is loaded."""
-        for key, fut in self._queue:
+        for key, fut in list(self._queue):
             if key == feed_key:
                 fut.result()
+
+    def previous_rows_of(self, feed: Feed) -> Callable[[], int | None]:
+        """The row-count gate's reference for ``feed``: waits for its submitted loads."""
+        from datahub.quality import staging as st
+
+        def previous_rows() -> int | None:
+            self.wait_for(feed.key)
+            return st.previous_rows(self._home, feed)
+
+        return previous_rows
 
     def finished(self) -> Iterator[FileOutcome]:
         """Outcomes of the loads done so far, in order (stops at the first still running)."""

@@ -295,3 +295,41 @@ def test_rejected_batch_raises_from_load(env, sources: Path) -> None:  # type: i
     with open_warehouse(paths) as con, pytest.raises(BatchRejected) as err:
         pipeline.load(batch, paths=paths, keyring=keyring, con=con)
     assert "binary" in str(err.value)
+
+
+@pytest.mark.parametrize("chunk_rows", [10_000, 7], ids=["one-chunk", "many-chunks"])
+def test_run_gates_each_file_on_the_batch_loaded_before_it(  # type: ignore[no-untyped-def]
+    sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    """`run_sources` prepares a file while the previous one still loads; the row-count
+    gate must still compare with the previous *loaded* batch of the same feed."""
+    import shutil
+
+    import datahub.prepare
+
+    root = tmp_path / "sources"
+    shutil.copytree(sources / "government", root / "government")
+    (root / "community").mkdir()
+    for stamp, n in (("20260601", 20), ("20260602", 100), ("20260603", 30)):
+        text = "\n".join([GRID_HEADER, *_rows(n)]) + "\n"
+        (root / "community" / f"grid_members_{stamp}.csv").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(datahub.prepare, "SQL_CHUNK_ROWS", chunk_rows)
+    real_load = pipeline.load_outcome
+
+    def slow_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(1.0)  # the next file's prepare is done long before this load
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_outcome", slow_load)
+    paths = Paths(tmp_path / "home")
+    keyring = ensure_dev_keys(paths, announce=False)
+    outcomes = pipeline.run_sources(
+        root, paths=paths, keyring=keyring, build_docs=False, feeds=("community.grid_members",)
+    )
+    # 100 rows after 20 exceeds a snapshot's 2x + 20; 30 after the loaded 20 does not
+    assert [(o.path.name, o.status) for o in outcomes] == [
+        ("grid_members_20260601.csv", "loaded"),
+        ("grid_members_20260602.csv", "rejected"),
+        ("grid_members_20260603.csv", "loaded"),
+    ]
+    assert "expect_table_row_count_to_be_between" in outcomes[1].message
