@@ -15,9 +15,10 @@ Two engines compute the same :class:`ChunkOutcome`:
   reference: ``tests/integration/test_prepare_engines.py`` runs both over the
   sample feeds, defect fixtures and random files and requires equal batches.
 
-Either way GX validates every chunk (:class:`~datahub.quality.gx_runner.FileValidation`)
+Either way GX validates every row (:class:`~datahub.quality.gx_runner.FileValidation`,
+consecutive chunks gathered into one call of up to :data:`GX_FRAME_ROWS` rows)
 and the batch fails if GX's count of any row-level expectation differs from
-the engine's mask. Only pseudonymised columns and flags ever reach GX. GX and
+the engines' masks. Only pseudonymised columns and flags ever reach GX. GX and
 the Parquet writers run one chunk behind the engine in a helper thread.
 """
 
