@@ -15,10 +15,9 @@ Two engines compute the same :class:`ChunkOutcome`:
   reference: ``tests/integration/test_prepare_engines.py`` runs both over the
   sample feeds, defect fixtures and random files and requires equal batches.
 
-Either way GX validates every row (:class:`~datahub.quality.gx_runner.FileValidation`,
-consecutive chunks gathered into one call of up to :data:`GX_FRAME_ROWS` rows)
+Either way GX validates every chunk (:class:`~datahub.quality.gx_runner.FileValidation`)
 and the batch fails if GX's count of any row-level expectation differs from
-the engines' masks. Only pseudonymised columns and flags ever reach GX. GX and
+the engine's mask. Only pseudonymised columns and flags ever reach GX. GX and
 the Parquet writers run one chunk behind the engine in a helper thread.
 """
 
@@ -54,9 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: chunk bounds the memory. Base-scale ingest (4.3 M rows), peak RSS / CPU seconds:
 #: 50 k 1.28 GB / 107 s, 75 k 1.35 GB / 91 s, 100 k 1.59 GB / 93 s, 200 k 2.0 GB.
 SQL_CHUNK_ROWS = 75_000
-#: Rows of validation frame per GX call (several chunks of a large file): GX's fixed cost
-#: per call is paid per this many rows; the gathered frames (~150 B a row) bound the memory.
-GX_FRAME_ROWS = 300_000
 #: Rows per record batch of the engine's streamed query result.
 STREAM_BATCH_ROWS = 20_000
 #: Identifier seals a process keeps (~100 B each): persons recur in every daily file and
@@ -166,20 +162,16 @@ def prepare_rows(
     acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
     writers = _Writers(folder)
     bounds = _Once(lambda: st.row_count_bounds(feed, previous_rows()))
-    gx = _GxFrames(validation, columns)
     engine.start_file(feed, suite, refs)
 
     def finish_chunk(out: ChunkOutcome, single: bool) -> None:
         # GX and the Parquet writers, one chunk behind the engine (see _Behind)
-        if single:
-            validation.add_chunk(
-                out.checks,
-                whole_file_bounds=bounds(),
-                row_counts=out.expectation_counts,
-                columns=columns,
-            )
-        else:
-            gx.add(out.checks, out.expectation_counts)
+        validation.add_chunk(
+            out.checks,
+            whole_file_bounds=bounds() if single else None,
+            row_counts=out.expectation_counts,
+            columns=columns,
+        )
         writers.write(st.ACCEPTED, out.accepted)
         writers.write(st.QUARANTINE, out.quarantine)
         writers.write(st.VAULT, out.vault)
@@ -195,7 +187,6 @@ def prepare_rows(
                 iter_tables(path, feed, header, chunk_rows=chunk_rows)
             ):
                 behind.submit(engine.process(chunk, limit), single)
-        gx.flush()
         writers.write(st.ACCEPTED, acc_schema.empty_table())
         writers.write(st.QUARANTINE, q_schema.empty_table())
         writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
@@ -226,35 +217,6 @@ class _Once:
         if self._value is None:
             self._value = self._fn()
         return self._value
-
-
-class _GxFrames:
-    """Gathers the validation frames of consecutive chunks into one GX call per
-    :data:`GX_FRAME_ROWS` rows: a GX validation has a fixed cost of ~0.1 s besides
-    ~1 µs a row (incidents: 75 k rows 0.15 s, 280 k rows 0.31 s)."""
-
-    def __init__(self, validation: FileValidation, columns: list[str]) -> None:
-        self._validation = validation
-        self._columns = columns
-        self._frames: list[pd.DataFrame] = []
-        self._counts: dict[str, int] = {}
-        self._rows = 0
-
-    def add(self, frame: pd.DataFrame, counts: dict[str, int]) -> None:
-        self._frames.append(frame)
-        for k, n in counts.items():
-            self._counts[k] = self._counts.get(k, 0) + n
-        self._rows += len(frame)
-        if self._rows >= GX_FRAME_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._frames:
-            return
-        frames, counts = self._frames, self._counts
-        self._frames, self._counts, self._rows = [], {}, 0
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        self._validation.add_chunk(frame, row_counts=counts, columns=self._columns)
 
 
 class _Behind:
