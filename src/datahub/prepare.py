@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -161,7 +161,11 @@ def prepare_rows(
     columns = [*validation_columns(feed), ROW_NUMBER, *CHECK_COLUMNS]
     acc_schema, q_schema = st.accepted_schema(feed), st.quarantine_schema(feed)
     writers = _Writers(folder)
-    bounds = _Once(lambda: st.row_count_bounds(feed, previous_rows()))
+
+    @cache  # the gate's reference is read once, when first needed
+    def bounds() -> tuple[int, int]:
+        return st.row_count_bounds(feed, previous_rows())
+
     engine.start_file(feed, suite, refs)
 
     def finish_chunk(out: ChunkOutcome, single: bool) -> None:
@@ -204,19 +208,6 @@ def prepare_rows(
         ),
     )
     _batch_verdict(path, result, validation, GATE_MIN_ROWS)
-
-
-class _Once:
-    """``fn()`` computed on the first call, then remembered."""
-
-    def __init__(self, fn: Callable[[], tuple[int, int]]) -> None:
-        self._fn = fn
-        self._value: tuple[int, int] | None = None
-
-    def __call__(self) -> tuple[int, int]:
-        if self._value is None:
-            self._value = self._fn()
-        return self._value
 
 
 class _Behind:
