@@ -443,9 +443,15 @@ class _OrderedLoads:
     def __init__(self, paths: Paths, keyring: Keyring, con: Any, vault: Any) -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
-        self._load = lambda f, b: load_outcome(
-            f, b, paths=paths, keyring=keyring, con=con, vault=vault
-        )
+        from datahub.prepare import note_vaulted
+
+        def load_one(f: Path, b: Path) -> FileOutcome:
+            out = load_outcome(f, b, paths=paths, keyring=keyring, con=con, vault=vault)
+            if out.status == "loaded":  # committed: the next files need not send its tokens
+                note_vaulted(keyring, out.batch_id)
+            return out
+
+        self._load = load_one
         self._home = paths.home
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datahub-load")
         self._queue: list[tuple[str, Future[FileOutcome]]] = []

@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -55,13 +56,17 @@ if TYPE_CHECKING:  # pragma: no cover
 SQL_CHUNK_ROWS = 75_000
 #: Rows per record batch of the engine's streamed query result.
 STREAM_BATCH_ROWS = 20_000
-#: Identifier seals a process keeps (~100 B each): persons recur in every daily file and
-#: sealing costs ~1.5 µs a value in Python. When full, the older half is dropped.
-SEALED_MAX = 1_000_000
+#: ``name_dob`` seals a process keeps (~100 B each; the seals of ID numbers, phones and
+#: names live in the identifier caches): persons recur in every daily file and sealing
+#: costs ~1.5 µs a value in Python. When full, the older half is dropped.
+SEALED_MAX = 500_000
 #: Distinct raw values per identifier role a process keeps with their normalised form and
 #: token (~150 B each). When full, the older half is dropped: memory stays flat however
 #: many persons a feed has, at the cost of normalising returning ones again.
 CACHE_MAX = 400_000
+#: Files prepared and not yet loaded whose vault rows an engine remembers (see
+#: ``SqlChunkEngine.vault_committed``); older ones are forgotten (their tokens are sent again).
+PENDING_BATCHES = 16
 #: Staged Parquet compression: the files only live until the loader has read them.
 STAGING_COMPRESSION = "lz4"
 
@@ -93,6 +98,9 @@ class ChunkEngine(Protocol):
     def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None: ...
 
     def process(self, chunk: pa.Table, limit: pd.Timestamp) -> ChunkOutcome: ...
+
+    def finish_file(self, batch_id: str) -> None:
+        """The file's chunks are done; its staged batch is ``batch_id``."""
 
 
 # ====================================================================== orchestration
@@ -194,6 +202,7 @@ def prepare_rows(
         writers.write(st.ACCEPTED, acc_schema.empty_table())
         writers.write(st.QUARANTINE, q_schema.empty_table())
         writers.write(st.VAULT, st.VAULT_SCHEMA.empty_table())
+        engine.finish_file(result.batch_id)
     finally:
         writers.close()
         # Arrow's allocator keeps freed chunks for reuse; a long run holds the peak otherwise
@@ -411,6 +420,7 @@ class FeedSql:
             else:
                 out.append(f"{_flag_sql(feed, name)} AS {q(name)}")
         text = [q("t__" + c) for c in self.text_columns]
+        out += [q("r__" + c.name) for c in feed.identifier_columns]
         masks = [f"{mask_sql(e)} AS {q(f'_m{i}')}" for i, e in enumerate(self.row_expectations)]
         conditions = reason_sql(self.suite)
         flags = [f"{conditions[r]} AS {col}" for r, col in self.reasons.items()]
@@ -494,8 +504,9 @@ FROM final
 def _identifier_sql(c: Column) -> tuple[list[str], str]:
     """What identifier column ``c`` becomes, from its role's cache joined on the cleaned text.
 
-    ``v__`` normalised value, ``s__`` status/kind, ``k__`` token; IDs also ``b__``
-    birth date and ``x__`` sex, names ``p__`` pinyin and ``kp__`` pinyin token.
+    ``v__`` normalised value, ``s__`` status/kind, ``k__`` token, ``r__`` the cache
+    row (its seals are the vault's); IDs also ``b__`` birth date and ``x__`` sex,
+    names ``p__`` pinyin and ``kp__`` pinyin token.
     """
     from datahub.privacy.sql import IDENTIFIER_CACHES
     from datahub.sources.sql import quote
@@ -504,7 +515,7 @@ def _identifier_sql(c: Column) -> tuple[list[str], str]:
     assert c.role is not None
     table, _ = IDENTIFIER_CACHES[c.role]
     t, m = q("t__" + c.name), q("m__" + c.name)
-    out = {"v__": f"{m}.value", "k__": f"{m}.token"}
+    out = {"v__": f"{m}.value", "k__": f"{m}.token", "r__": f"{m}.rid"}
     if c.role == "name":
         out["s__"] = f"CASE WHEN {m}.value IS NULL THEN 'missing' ELSE 'valid' END"
         out |= {"p__": f"{m}.pinyin", "kp__": f"{m}.pinyin_token"}
@@ -539,8 +550,9 @@ class SqlChunkEngine:
     Its database keeps, across the files a process prepares, what each distinct
     raw identifier value became (the caches ``ids``, ``phones``, ``names`` of
     :data:`datahub.privacy.sql.IDENTIFIER_CACHES`: normalised value, flags,
-    tokens) and the AES-SIV seals of the values (``sealed``); persons recur in
-    every daily file. Both are bounded (:data:`CACHE_MAX`, :data:`SEALED_MAX`).
+    tokens and the AES-SIV seals of the values) and the seals of ``name_dob``
+    values (``sealed``); persons recur in every daily file. Both are bounded
+    (:data:`CACHE_MAX`, :data:`SEALED_MAX`).
     The only class of the prepare step that talks to DuckDB.
     """
 
@@ -558,6 +570,13 @@ class SqlChunkEngine:
             self.con.execute(cache_ddl(role))
         self.con.execute("CREATE TABLE sealed (token VARCHAR, ciphertext BLOB, seq BIGINT)")
         self._seq = 0
+        self._rid = 0  # the next cache row id
+        # per role, the cache rows whose tokens this file has sent to the vault (sorted)
+        self._file_rids: dict[str, np.ndarray] = {}
+        # what the loader of this process has committed to the vault (see vault_committed)
+        self._vault_lock = threading.Lock()
+        self._vaulted: dict[str, np.ndarray] = {}  # role → bitmap by row id
+        self._pending: dict[str, dict[str, np.ndarray]] = {}  # batch id → its _file_rids
         self._sql: dict[tuple[str, str, frozenset[str]], FeedSql] = {}
         self._current: FeedSql | None = None
         self._refs: References | None = None
@@ -584,7 +603,32 @@ class SqlChunkEngine:
             self._sql[key] = FeedSql(feed, suite, present)
         self._current = self._sql[key]
         self._seen = np.empty(0, dtype=np.uint64)
+        self._file_rids = {}
         self.con.execute("CREATE OR REPLACE TEMP TABLE file_tokens (token VARCHAR)")
+
+    def finish_file(self, batch_id: str) -> None:
+        with self._vault_lock:
+            self._pending[batch_id] = self._file_rids
+            while len(self._pending) > PENDING_BATCHES:  # never loaded here (rejected, elsewhere)
+                del self._pending[next(iter(self._pending))]
+
+    def vault_committed(self, batch_id: str) -> None:
+        """The loader committed ``batch_id``'s vault rows: later files need not send them again.
+
+        Only a loader in this process can say so (``run_sources`` does); a batch
+        loaded elsewhere leaves every file sending all its tokens, as is always safe.
+        """
+        with self._vault_lock:
+            for role, rids in self._pending.pop(batch_id, {}).items():
+                if not len(rids):
+                    continue
+                known = self._vaulted.get(role, np.zeros(0, dtype=bool))
+                if int(rids[-1]) >= len(known):  # rids are sorted
+                    grown = np.zeros(max(int(rids[-1]) + 1, 2 * len(known)), dtype=bool)
+                    grown[: len(known)] = known
+                    known = grown
+                known[rids] = True
+                self._vaulted[role] = known
 
     # -------------------------------------------------------------- per chunk
 
@@ -665,8 +709,12 @@ class SqlChunkEngine:
         return dup
 
     def _learn(self, fs: FeedSql) -> None:
-        """Put the chunk's identifier values that no cache holds yet into their caches."""
-        from datahub.privacy.sql import IDENTIFIER_CACHES, fast, learn_sql, slow_table
+        """Put the chunk's identifier values that no cache holds yet into their caches.
+
+        Each new row is sealed for the vault here, once per process (the seals of a
+        cache row are what every later file sends to the vault).
+        """
+        from datahub.privacy.sql import IDENTIFIER_CACHES, fast, learn_select_sql, slow_table
 
         if not fs.discover:
             return
@@ -674,7 +722,7 @@ class SqlChunkEngine:
         for table, _ in IDENTIFIER_CACHES.values():
             _evict_older_half(self.con, table, CACHE_MAX)
         found = self.con.sql(fs.discover).to_arrow_table()
-        for role in IDENTIFIER_CACHES:
+        for role, (table, _) in IDENTIFIER_CACHES.items():
             new = pc.unique(found.filter(pc.equal(found.column("role"), role)).column("v"))
             if not len(new):
                 continue
@@ -687,10 +735,37 @@ class SqlChunkEngine:
             self.con.register("_new", pa.table({"raw": new}))
             self.con.register("_slow", slow_table(role, sorted(odd.to_pylist())))
             try:
-                self.con.execute(learn_sql(role), self._params_of(learn_sql(role)))
+                sql = learn_select_sql(role)
+                learned = self.con.sql(sql, params=self._params_of(sql)).to_arrow_table()
             finally:
                 self.con.unregister("_new")
                 self.con.unregister("_slow")
+            self.con.register("_learned", self._with_seals(role, learned))
+            try:
+                self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _learned")
+            finally:
+                self.con.unregister("_learned")
+
+    def _with_seals(self, role: str, learned: pa.Table) -> pa.Table:
+        """``learned`` cache rows with their seals, row ids and insert number."""
+        from datahub.privacy.sql import CACHE_SEALS
+
+        for column, (domain, source) in CACHE_SEALS[role].items():
+            values = learned.column(source).combine_chunks()
+            present = pc.is_valid(values)
+            seals = self.cipher.seal_many(domain, values.drop_null().to_pylist())
+            sealed = pa.array(seals, pa.binary())
+            if len(sealed) < learned.num_rows:  # nulls stay null
+                sealed = pc.replace_with_mask(
+                    pa.nulls(learned.num_rows, pa.binary()), present, sealed
+                )
+            learned = learned.append_column(column, sealed)
+        n = learned.num_rows
+        rids = pa.array(np.arange(self._rid, self._rid + n, dtype=np.int64))
+        self._rid += n
+        return learned.append_column("rid", rids).append_column(
+            "seq", pa.array(np.full(n, self._seq, dtype=np.int64))
+        )
 
     def _params_of(self, sql: str) -> dict[str, object]:
         params = {**self.params, "seq": self._seq}
@@ -711,24 +786,76 @@ class SqlChunkEngine:
         return _conform(pa.Table.from_arrays(arrays, names=schema.names), schema)
 
     def _seal(self, fs: FeedSql, result: pa.Table) -> pa.Table:
-        """Vault rows of the chunk's tokens; seals (AES-SIV) only what this process has not."""
+        """Vault rows of the chunk's tokens: each (domain, token, seal) once per file.
+
+        Tokens of identifier columns come with their seals from the cache rows the
+        chunk used (``r__`` columns), looked up by row id; a file sends a cache row
+        once, and not at all once this process's loader has committed it to the
+        vault (:meth:`vault_committed`). ``name_dob`` tokens (per row, not cached) are sealed here, each value
+        once per process (table ``sealed``).
+        """
+        from datahub.privacy.sql import CACHE_SEALS, IDENTIFIER_CACHES
+        from datahub.sources.sql import literal
+
+        parts = []
+        by_role: dict[str, list[str]] = {}
+        for c in fs.feed.identifier_columns:
+            assert c.role is not None
+            by_role.setdefault(c.role, []).append("r__" + c.name)
+        for role, columns in by_role.items():
+            rids = np.unique(
+                np.concatenate(
+                    [result.column(col).drop_null().to_numpy().astype(np.int64) for col in columns]
+                )
+            )
+            with self._vault_lock:
+                known = self._vaulted.get(role)
+                if known is not None and len(rids):
+                    inside = rids < len(known)
+                    rids = rids[~(inside & known[np.where(inside, rids, 0)])]
+            sent = self._file_rids.get(role)
+            if sent is not None and len(sent):
+                rids = rids[~np.isin(rids, sent, assume_unique=True)]
+                self._file_rids[role] = np.union1d(sent, rids)
+            else:
+                self._file_rids[role] = rids
+            if not len(rids):
+                continue
+            table, _ = IDENTIFIER_CACHES[role]
+            selects = [
+                f"SELECT {literal(domain)} AS domain, {_SEAL_TOKEN[seal]} AS token, "
+                f"{seal} AS ciphertext FROM {table} SEMI JOIN _rids USING (rid) "
+                f"WHERE {_SEAL_TOKEN[seal]} IS NOT NULL"
+                for seal, (domain, _) in CACHE_SEALS[role].items()
+            ]
+            self.con.register("_rids", pa.table({"rid": pa.array(rids, pa.int64())}))
+            try:
+                parts.append(self.con.sql(" UNION ALL ".join(selects)).to_arrow_table())
+            finally:
+                self.con.unregister("_rids")
+        per_row = [t for t in fs.token_columns if t.domain == "name_dob"]
+        if per_row:
+            parts.append(self._seal_per_row(per_row, result))
+        if not parts:
+            return st.VAULT_SCHEMA.empty_table()
+        return pa.concat_tables([_conform(t, st.VAULT_SCHEMA) for t in parts])
+
+    def _seal_per_row(self, columns: list[_TokenColumn], result: pa.Table) -> pa.Table:
+        """Vault rows of token columns hashed per row (``name_dob``), each token once per file."""
         from datahub.sources.sql import literal, quote
 
-        if not fs.token_columns:
-            return st.VAULT_SCHEMA.empty_table()
         con = self.con
         _evict_older_half(con, "sealed", SEALED_MAX)
         union = " UNION ALL ".join(
             f"SELECT {literal(d)} AS domain, {quote(t)} AS token, {quote(v)} AS value "
             f"FROM cur WHERE {quote(t)} IS NOT NULL"
-            for d, t, v, _ in fs.token_columns
+            for d, t, v, _ in columns
         )
-        con.register(
-            "cur", result.select(sorted({c for t in fs.token_columns for c in (t.name, t.value)}))
-        )
+        con.register("cur", result.select(sorted({c for t in columns for c in (t.name, t.value)})))
         try:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE cur_vault AS SELECT DISTINCT domain, token, value FROM ({union})"
+                "CREATE OR REPLACE TEMP TABLE cur_vault AS SELECT DISTINCT domain, token, value "
+                f"FROM ({union}) ANTI JOIN file_tokens USING (token)"
             )
         finally:
             con.unregister("cur")
@@ -750,15 +877,15 @@ class SqlChunkEngine:
                 {"seq": self._seq},
             )
             con.unregister("_new_sealed")
-        # each token once per file: the vault needs it once, the loader dedupes less
         vault = con.sql(
-            "SELECT v.domain, v.token, s.ciphertext FROM cur_vault AS v "
-            "JOIN sealed AS s USING (token) ANTI JOIN file_tokens USING (token)"
+            "SELECT v.domain, v.token, s.ciphertext FROM cur_vault AS v JOIN sealed AS s USING (token)"
         ).to_arrow_table()
-        con.register("_emitted", vault)
-        con.execute("INSERT INTO file_tokens SELECT token FROM _emitted")
-        con.unregister("_emitted")
-        return _conform(vault, st.VAULT_SCHEMA)
+        con.execute("INSERT INTO file_tokens SELECT token FROM cur_vault")
+        return vault
+
+
+#: The token column of each seal column of the identifier caches.
+_SEAL_TOKEN = {"seal": "token", "pinyin_seal": "pinyin_token"}
 
 
 def _in_row_order(table: pa.Table) -> pa.Table:
@@ -794,6 +921,13 @@ def sql_engine(keyring: Keyring) -> SqlChunkEngine:
                 _engines.pop(stale)  # inherited through fork: never touch its DuckDB
         engine = _engines[key] = SqlChunkEngine(keyring)
     return engine
+
+
+def note_vaulted(keyring: Keyring, batch_id: str) -> None:
+    """Tell this process's engine (if any) that ``batch_id``'s vault rows are committed."""
+    engine = _engines.get(engine_identity(keyring))
+    if engine is not None:
+        engine.vault_committed(batch_id)
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -866,6 +1000,9 @@ class ReferenceChunkEngine:
 
         self.feed, self.suite, self.refs = feed, suite, refs
         self.state = FileState()
+
+    def finish_file(self, batch_id: str) -> None:
+        pass  # every file sends all its tokens to the vault
 
     def process(self, chunk: pa.Table, limit: pd.Timestamp) -> ChunkOutcome:
         from datahub.privacy.pseudonymise import pseudonymise_feed

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from datahub import pipeline
 from datahub.config import SAMPLE_SOURCES, Paths
-from datahub.privacy.keys import init_keys, load_keyring
+from datahub.privacy.keys import Keyring, init_keys, load_keyring
 from datahub.sources.contracts import FEEDS
 from datahub.warehouse.db import connect
 
@@ -38,11 +40,17 @@ def _tables(paths: Paths) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list, Paths, Paths]:  # type: ignore[type-arg]
-    key_dir = tmp_path_factory.mktemp("key")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("key") / "datahub.key"
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, key_file: Path
+) -> tuple[list[pipeline.FileOutcome], list[pipeline.FileOutcome], Paths, Paths]:
     serial, parallel = (Paths(tmp_path_factory.mktemp(n)) for n in ("serial", "parallel"))
-    init_keys(serial, key_dir / "datahub.key")
-    keyring = load_keyring(serial, key_dir / "datahub.key")
+    init_keys(serial, key_file)
+    keyring = load_keyring(serial, key_file)
     done = [
         pipeline.run_sources(
             SAMPLE_SOURCES,
@@ -74,3 +82,49 @@ def test_parallel_run_staged_every_batch_in_its_own_home(runs) -> None:  # type:
     _, two, _, parallel = runs
     staged = {p.name for p in pipeline.staged_batches(parallel)}
     assert {o.batch_id for o in two} <= staged
+
+
+def _vault_tokens(paths: Paths, keyring: Keyring) -> set[tuple[str, str]]:
+    from datahub.privacy.vault import open_vault
+
+    with open_vault(paths, keyring, read_only=True) as vault:
+        return set(vault.tokens().itertuples(index=False, name=None))
+
+
+def _staged_vault_rows(paths: Paths) -> int:
+    import pyarrow.parquet as pq
+
+    from datahub.quality import staging as st
+
+    return sum(pq.read_metadata(b / st.VAULT).num_rows for b in pipeline.staged_batches(paths))
+
+
+def test_one_process_run_sends_committed_tokens_once_and_the_vault_is_the_same(
+    runs: tuple[list[pipeline.FileOutcome], list[pipeline.FileOutcome], Paths, Paths],
+    key_file: Path,
+) -> None:
+    """In one process the loader tells the engine what the vault holds, so later files stage
+    fewer vault rows; worker processes are not told and stage every token of every file.
+    The vaults end up equal and hold every token of the warehouse."""
+    _, _, serial, parallel = runs
+    keyring = load_keyring(serial, key_file)
+    assert _staged_vault_rows(serial) < _staged_vault_rows(parallel)
+    vault = _vault_tokens(serial, keyring)
+    assert vault == _vault_tokens(parallel, keyring)
+    con = connect(serial.warehouse, read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND column_name LIKE '%\\_token' ESCAPE '\\'"
+        ).fetchall()
+        warehouse = {
+            t
+            for table, column in tables
+            for (t,) in con.execute(
+                f'SELECT DISTINCT "{column}" FROM raw."{table}" WHERE "{column}" IS NOT NULL'
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert len(tables) > 5 and warehouse
+    assert warehouse <= {token for _, token in vault}

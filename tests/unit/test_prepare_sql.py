@@ -189,10 +189,7 @@ def test_parse_one_types_every_sample_cell_as_pandas_did() -> None:
 
 
 def _learned(con, role: str, raws: list[str], params: dict[str, object]) -> pa.Table:  # type: ignore[no-untyped-def]
-    """What ``learn_sql`` puts into a fresh cache for ``raws``."""
-    table, _ = psql.IDENTIFIER_CACHES[role]
-    con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(psql.cache_ddl(role))
+    """What ``learn_select_sql`` makes of ``raws`` (the cache columns), sorted by raw value."""
     pattern = psql.fast(role)
     import re
 
@@ -200,9 +197,11 @@ def _learned(con, role: str, raws: list[str], params: dict[str, object]) -> pa.T
     con.register("_new", pa.table({"raw": pa.array(raws, pa.string())}))
     con.register("_slow", psql.slow_table(role, odd))
     try:
-        sql = psql.learn_sql(role)
-        con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        rows = con.sql(f"SELECT * FROM {table}").to_arrow_table()
+        sql = psql.learn_select_sql(role)
+        rows = con.sql(sql, params={k: v for k, v in params.items() if f"${k}" in sql})
+        rows = rows.to_arrow_table()
+        _, columns = psql.IDENTIFIER_CACHES[role]
+        assert rows.column_names == ["raw", *columns]
         return rows.take(
             sorted(range(rows.num_rows), key=rows.column("raw").to_pylist().__getitem__)
         )
@@ -227,7 +226,7 @@ def _raw_identifiers() -> list[str]:
 
 def test_learned_id_numbers_equal_the_reference(con, keys) -> None:  # type: ignore[no-untyped-def]
     raws = _raw_identifiers()
-    got = _learned(con, "id_number", raws, {**psql.token_params(keys, 3), "seq": 1}).to_pylist()
+    got = _learned(con, "id_number", raws, {**psql.token_params(keys, 3)}).to_pylist()
     assert len(got) == len(raws) and all(r["raw"] == w for r, w in zip(got, raws, strict=True))
     usable = [r["value"] for r in got if r["value"] is not None]
     tokens = dict(zip(usable, tokenise_unique(keys["id_number"], 3, usable), strict=True))
@@ -241,7 +240,7 @@ def test_learned_id_numbers_equal_the_reference(con, keys) -> None:  # type: ign
 
 def test_learned_phones_equal_the_reference(con, keys) -> None:  # type: ignore[no-untyped-def]
     raws = _raw_identifiers()
-    got = _learned(con, "phone", raws, {**psql.token_params(keys, 3), "seq": 1}).to_pylist()
+    got = _learned(con, "phone", raws, {**psql.token_params(keys, 3)}).to_pylist()
     usable = [r["value"] for r in got if r["value"] is not None]
     tokens = dict(zip(usable, tokenise_unique(keys["phone"], 3, usable), strict=True))
     for i, r in enumerate(got):
@@ -257,7 +256,7 @@ def test_learned_names_equal_the_reference(con, keys) -> None:  # type: ignore[n
         | {"张 伟", " 李娜 ", "阿卜杜•热西提", "·", "ＡＢＣ", "\U00020000伟", "欧阳娜娜"}
     )
     raws = sorted({r for r in (_clean_one(v) for v in raws) if r})
-    got = _learned(con, "name", raws, {**psql.token_params(keys, 3), "seq": 1}).to_pylist()
+    got = _learned(con, "name", raws, {**psql.token_params(keys, 3)}).to_pylist()
     for i, r in enumerate(got):
         value = normalise_name_one(r["raw"])
         pinyin = None if value is None else name_pinyin(value)

@@ -144,27 +144,43 @@ def name_table(raws: Iterable[str]) -> pa.Table:
     return pa.table({"raw": out_raw, "value": values, "pinyin": pinyins}, schema=NAME_SCHEMA)
 
 
+#: Per role, the seals a cache row keeps: column → (vault domain, the cache column sealed).
+#: Sealed once, when the raw value is learned, so that a chunk's vault rows are a lookup.
+CACHE_SEALS: dict[str, dict[str, tuple[str, str]]] = {
+    "id_number": {"seal": ("id_number", "value")},
+    "phone": {"seal": ("phone", "value")},
+    "name": {"seal": ("name", "value"), "pinyin_seal": ("name_pinyin", "pinyin")},
+}
+
+
 def cache_ddl(role: str) -> str:
-    """``CREATE TABLE`` of a role's cache."""
+    """``CREATE TABLE`` of a role's cache.
+
+    Besides what :func:`learn_select_sql` computes, a row keeps the AES-SIV seals
+    of :data:`CACHE_SEALS`, ``rid`` (the row's number in its process, to track
+    which rows a file has sent to the vault) and ``seq`` (the insert that added
+    it: older inserts are evicted first when a cache is full).
+    """
     table, columns = IDENTIFIER_CACHES[role]
     cols = ", ".join(f"{c} {t}" for c, t in columns.items())
-    return f"CREATE TABLE {table} (raw VARCHAR, {cols}, seq BIGINT)"
+    seals = "".join(f", {c} BLOB" for c in CACHE_SEALS[role])
+    return f"CREATE TABLE {table} (raw VARCHAR, {cols}{seals}, rid BIGINT, seq BIGINT)"
 
 
-def learn_sql(role: str) -> str:
-    """``INSERT`` into a role's cache the raw values of ``_new`` (column ``raw``).
-
-    ``$seq`` numbers the insert (older rows are evicted first when a cache is full).
+def learn_select_sql(role: str) -> str:
+    """``SELECT`` of the cache columns (:data:`IDENTIFIER_CACHES`) for the raw values of ``_new``.
 
     Fast-path values are decided in SQL; the others (and every name) come from
     the table ``_slow`` that :func:`slow_table` made in Python. Tokens are made
-    here, once per distinct raw value.
+    here, once per distinct raw value. The result has ``raw`` and the role's
+    cache columns, in :data:`IDENTIFIER_CACHES` order; seals, ``rid`` and
+    ``seq`` are the caller's to add.
     """
-    table, _ = IDENTIFIER_CACHES[role]
     if role == "name":
         return (
-            f"INSERT INTO {table} SELECT n.raw, s.value, s.pinyin, "
-            f"{token_sql('name', 's.value')}, {token_sql('name_pinyin', 's.pinyin')}, $seq "
+            f"SELECT n.raw, s.value, s.pinyin, "
+            f"{token_sql('name', 's.value')} AS token, "
+            f"{token_sql('name_pinyin', 's.pinyin')} AS pinyin_token "
             "FROM _new AS n LEFT JOIN _slow AS s USING (raw)"
         )
     keys: tuple[str, ...]
@@ -175,7 +191,7 @@ def learn_sql(role: str) -> str:
     is_fast = f"regexp_matches(n.raw, {literal(pattern)})"
     picks = ", ".join(f"CASE WHEN {is_fast} THEN {fast[k]} ELSE s.{k} END AS {k}" for k in keys)
     return (
-        f"INSERT INTO {table} SELECT raw, {', '.join(keys)}, {token_sql(role, 'value')}, $seq "
+        f"SELECT raw, {', '.join(keys)}, {token_sql(role, 'value')} AS token "
         f"FROM (SELECT n.raw, {picks} FROM _new AS n LEFT JOIN _slow AS s USING (raw))"
     )
 
