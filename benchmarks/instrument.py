@@ -30,7 +30,11 @@ STAGE_HOOKS: dict[str, tuple[str, ...]] = {
     "normalise + pseudonymise (SQL)": ("datahub.prepare:SqlChunkEngine.process",),
     # identifier values no cache holds yet: odd spellings, names and pinyin in Python
     "normalise (new identifiers, Python)": ("datahub.prepare:SqlChunkEngine._learn",),
-    "pseudonymise: vault seal": ("datahub.prepare:SqlChunkEngine._seal",),
+    # sealing new values (when learned) and the chunk's vault rows
+    "pseudonymise: vault seal": (
+        "datahub.prepare:SqlChunkEngine._seal",
+        "datahub.privacy.cipher:VaultCipher.seal_many",
+    ),
     "validate": (
         "datahub.quality.gx_runner:FileValidation.add_chunk",
         "datahub.quality.gx_runner:FileValidation.finish",
