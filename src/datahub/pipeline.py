@@ -141,6 +141,7 @@ def prepare(
     chunk_rows: int | None = None,
     engine: str = "sql",
     previous_rows: Callable[[], int | None] | None = None,
+    vault_id: str | None = None,
 ) -> Path:
     """Read, pseudonymise and validate one feed file into a staged batch folder.
 
@@ -151,7 +152,9 @@ def prepare(
     ``"reference"`` (the pandas path the SQL engine is tested against); see
     :mod:`datahub.prepare`. ``previous_rows`` gives the row count of the feed's
     last loaded batch for the row-count gate (default: the loader's state file,
-    read when the gate is checked).
+    read when the gate is checked). ``vault_id`` is for a caller that loads in
+    this process and reports committed batches (``run_sources``): the batch's
+    vault rows then leave out tokens that vault is known to hold.
     """
     from datahub.prepare import SQL_CHUNK_ROWS, ReferenceChunkEngine, prepare_rows, sql_engine
     from datahub.quality import staging as st
@@ -197,6 +200,7 @@ def prepare(
                 or (SQL_CHUNK_ROWS if engine == "sql" else DEFAULT_CHUNK_ROWS),
                 previous_rows=previous_rows or (lambda: st.previous_rows(paths.home, feed)),
                 run_time=started,
+                vault_id=vault_id,
             )
         except FileRejected as exc:
             result.status = "rejected"
@@ -409,6 +413,7 @@ def run_sources(
         con = stack.enter_context(open_warehouse(paths))
         vault = stack.enter_context(open_vault(paths, keyring))
         loads = stack.enter_context(_OrderedLoads(paths, keyring, con, vault))
+        vault_id = vault.vault_id()  # the loads below report each committed batch (note_vaulted)
         for f in files:
             if batches is None:
                 # the row-count gate reads the feed's last loaded batch: its load may still
@@ -419,6 +424,7 @@ def run_sources(
                     keyring=keyring,
                     sources_root=sources,
                     previous_rows=loads.previous_rows_of(identify(f)[0]),
+                    vault_id=vault_id,
                 )
             else:
                 batch = next(batches)

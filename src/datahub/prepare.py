@@ -95,7 +95,10 @@ class ChunkOutcome:
 class ChunkEngine(Protocol):
     """Turns reader chunks of one file into :class:`ChunkOutcome` s."""
 
-    def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None: ...
+    def start_file(
+        self, feed: Feed, suite: dict[str, Any], refs: References, vault_id: str | None = None
+    ) -> None:
+        """Begin a file whose batch goes to the vault ``vault_id`` (None: not known)."""
 
     def process(self, chunk: pa.Table, limit: pd.Timestamp) -> ChunkOutcome: ...
 
@@ -138,6 +141,7 @@ def prepare_rows(
     chunk_rows: int,
     previous_rows: Callable[[], int | None],
     run_time: dt.datetime,
+    vault_id: str | None = None,
 ) -> None:
     """Stream ``path`` through ``engine`` into ``folder`` and fill ``result``.
 
@@ -145,6 +149,11 @@ def prepare_rows(
     row-count gate's reference). It is called once, when the gate is checked —
     after the last chunk, or with the first one of a one-chunk file — so that a
     caller may still be loading the previous batch while this file is prepared.
+
+    ``vault_id`` names the vault the batch will be loaded into, when the caller
+    knows it and tells the engine which batches are committed (see
+    :meth:`SqlChunkEngine.vault_committed`); the staged vault rows then leave out
+    tokens that vault already holds.
 
     Raises :class:`~datahub.sources.reader.FileRejected` for a file that cannot be
     read against its contract; a failed batch expectation sets ``result.status``
@@ -174,7 +183,7 @@ def prepare_rows(
     def bounds() -> tuple[int, int]:
         return st.row_count_bounds(feed, previous_rows())
 
-    engine.start_file(feed, suite, refs)
+    engine.start_file(feed, suite, refs, vault_id)
 
     def finish_chunk(out: ChunkOutcome, single: bool) -> None:
         # GX and the Parquet writers, one chunk behind the engine (see _Behind)
@@ -577,8 +586,10 @@ class SqlChunkEngine:
         self._file_rids: dict[str, np.ndarray] = {}
         # what the loader of this process has committed to the vault (see vault_committed)
         self._vault_lock = threading.Lock()
-        self._vaulted: dict[str, np.ndarray] = {}  # role → bitmap by row id
-        self._pending: dict[str, dict[str, np.ndarray]] = {}  # batch id → its _file_rids
+        # (vault id, role) → bitmap by row id; batch id → (vault id, its _file_rids)
+        self._vaulted: dict[tuple[str | None, str], np.ndarray] = {}
+        self._pending: dict[str, tuple[str | None, dict[str, np.ndarray]]] = {}
+        self._vault_id: str | None = None
         self._sql: dict[tuple[str, str, frozenset[str]], FeedSql] = {}
         self._current: FeedSql | None = None
         self._refs: References | None = None
@@ -590,7 +601,9 @@ class SqlChunkEngine:
 
     # --------------------------------------------------------------- per file
 
-    def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None:
+    def start_file(
+        self, feed: Feed, suite: dict[str, Any], refs: References, vault_id: str | None = None
+    ) -> None:
         if refs is not self._refs:
             for kind in ("division", "address"):
                 codes = refs.codes(kind)
@@ -606,31 +619,38 @@ class SqlChunkEngine:
         self._current = self._sql[key]
         self._seen = np.empty(0, dtype=np.uint64)
         self._file_rids = {}
+        self._vault_id = vault_id
         self.con.execute("CREATE OR REPLACE TEMP TABLE file_tokens (token VARCHAR)")
 
     def finish_file(self, batch_id: str) -> None:
         with self._vault_lock:
-            self._pending[batch_id] = self._file_rids
+            if self._vault_id is None:
+                return
+            self._pending[batch_id] = (self._vault_id, self._file_rids)
             while len(self._pending) > PENDING_BATCHES:  # never loaded here (rejected, elsewhere)
                 del self._pending[next(iter(self._pending))]
 
     def vault_committed(self, batch_id: str) -> None:
         """The loader committed ``batch_id``'s vault rows: later files need not send them again.
 
-        Only a loader in this process can say so (``run_sources`` does); a batch
-        loaded elsewhere leaves every file sending all its tokens, as is always safe.
+        Only a loader in this process can say so (``run_sources`` does, and names
+        the vault in :meth:`start_file`); a file whose vault is not named, or a batch
+        loaded elsewhere, leaves every file sending all its tokens, as is always safe.
+        What is known is kept per vault id: another vault (another home, or this one
+        deleted and made again) starts from nothing.
         """
         with self._vault_lock:
-            for role, rids in self._pending.pop(batch_id, {}).items():
+            vault_id, sent = self._pending.pop(batch_id, (None, {}))
+            for role, rids in sent.items():
                 if not len(rids):
                     continue
-                known = self._vaulted.get(role, np.zeros(0, dtype=bool))
+                known = self._vaulted.get((vault_id, role), np.zeros(0, dtype=bool))
                 if int(rids[-1]) >= len(known):  # rids are sorted
                     grown = np.zeros(max(int(rids[-1]) + 1, 2 * len(known)), dtype=bool)
                     grown[: len(known)] = known
                     known = grown
                 known[rids] = True
-                self._vaulted[role] = known
+                self._vaulted[(vault_id, role)] = known
 
     # -------------------------------------------------------------- per chunk
 
@@ -811,7 +831,7 @@ class SqlChunkEngine:
                 )
             )
             with self._vault_lock:
-                known = self._vaulted.get(role)
+                known = self._vaulted.get((self._vault_id, role))
                 if known is not None and len(rids):
                     inside = rids < len(known)
                     rids = rids[~(inside & known[np.where(inside, rids, 0)])]
@@ -997,7 +1017,9 @@ class ReferenceChunkEngine:
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
 
-    def start_file(self, feed: Feed, suite: dict[str, Any], refs: References) -> None:
+    def start_file(
+        self, feed: Feed, suite: dict[str, Any], refs: References, vault_id: str | None = None
+    ) -> None:
         from datahub.quality.checks import FileState
 
         self.feed, self.suite, self.refs = feed, suite, refs

@@ -99,6 +99,25 @@ def _staged_vault_rows(paths: Paths) -> int:
     return sum(pq.read_metadata(b / st.VAULT).num_rows for b in pipeline.staged_batches(paths))
 
 
+def _warehouse_tokens(paths: Paths) -> set[str]:
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND column_name LIKE '%\\_token' ESCAPE '\\'"
+        ).fetchall()
+        assert len(tables) > 2
+        return {
+            t
+            for table, column in tables
+            for (t,) in con.execute(
+                f'SELECT DISTINCT "{column}" FROM raw."{table}" WHERE "{column}" IS NOT NULL'
+            ).fetchall()
+        }
+    finally:
+        con.close()
+
+
 def test_one_process_run_sends_committed_tokens_once_and_the_vault_is_the_same(
     runs: tuple[list[pipeline.FileOutcome], list[pipeline.FileOutcome], Paths, Paths],
     key_file: Path,
@@ -111,20 +130,27 @@ def test_one_process_run_sends_committed_tokens_once_and_the_vault_is_the_same(
     assert _staged_vault_rows(serial) < _staged_vault_rows(parallel)
     vault = _vault_tokens(serial, keyring)
     assert vault == _vault_tokens(parallel, keyring)
-    con = connect(serial.warehouse, read_only=True)
-    try:
-        tables = con.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND column_name LIKE '%\\_token' ESCAPE '\\'"
-        ).fetchall()
-        warehouse = {
-            t
-            for table, column in tables
-            for (t,) in con.execute(
-                f'SELECT DISTINCT "{column}" FROM raw."{table}" WHERE "{column}" IS NOT NULL'
-            ).fetchall()
-        }
-    finally:
-        con.close()
-    assert len(tables) > 5 and warehouse
-    assert warehouse <= {token for _, token in vault}
+    warehouse = _warehouse_tokens(serial)
+    assert warehouse and warehouse <= {token for _, token in vault}
+
+
+def test_what_the_engine_knows_of_one_vault_does_not_thin_another(
+    tmp_path_factory: pytest.TempPathFactory, key_file: Path
+) -> None:
+    """Two homes, one process, one key: the second run's vault still gets every token."""
+    homes = [Paths(tmp_path_factory.mktemp(n)) for n in ("first", "second")]
+    if not key_file.exists():  # this test alone
+        init_keys(homes[0], key_file)
+    keyring = load_keyring(homes[0], key_file)
+    for paths in homes:
+        pipeline.run_sources(
+            SAMPLE_SOURCES,
+            paths=paths,
+            keyring=keyring,
+            departments=("social_security",),
+            build_docs=False,
+        )
+    first, second = (_vault_tokens(p, keyring) for p in homes)
+    assert first == second
+    for paths in homes:
+        assert _warehouse_tokens(paths) <= {token for _, token in _vault_tokens(paths, keyring)}

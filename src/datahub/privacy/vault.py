@@ -9,7 +9,10 @@ Only this module opens ``Paths.vault``. Tables (schema ``main``):
   of the key version the tokens were made with, and a seal of a fixed string
   under the vault key: a wrong key file is refused before anything is written;
 * ``audit_head(seq, hash)`` — the last audit-log entry, so that lines removed
-  from the end of the log are detected.
+  from the end of the log are detected;
+* ``vault_info(vault_id)`` — a random id given when the vault is created: a
+  prepare engine remembers which tokens *this* vault holds (a vault deleted and
+  made again is another vault).
 
 Re-identification needs a non-empty reason and is logged (also when refused or
 not found) in the hash-chained log :mod:`datahub.privacy.audit_log`.
@@ -52,6 +55,8 @@ CREATE TABLE IF NOT EXISTS key_canary (
     written_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 CREATE TABLE IF NOT EXISTS audit_head (seq BIGINT NOT NULL, hash VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS vault_info (vault_id VARCHAR NOT NULL);
+INSERT INTO vault_info SELECT CAST(uuid() AS VARCHAR) WHERE NOT EXISTS (SELECT 1 FROM vault_info);
 """
 
 
@@ -108,6 +113,14 @@ class Vault:
         )
 
     # -------------------------------------------------------------- entries
+
+    def vault_id(self) -> str | None:
+        """This vault's random id (None for a vault made before ids, opened read-only)."""
+        try:
+            row = _first(self.con.execute("SELECT vault_id FROM vault_info").fetchall())
+        except duckdb.CatalogException:
+            return None
+        return None if row is None else str(row[0])
 
     def count(self) -> int:
         row = _first(self.con.execute("SELECT count(*) FROM entries").fetchall())
