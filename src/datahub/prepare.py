@@ -582,8 +582,10 @@ class SqlChunkEngine:
         self.con.execute("CREATE TABLE sealed (token VARCHAR, ciphertext BLOB, seq BIGINT)")
         self._seq = 0
         self._rid = 0  # the next cache row id
-        # per role, the cache rows whose tokens this file has sent to the vault (sorted)
-        self._file_rids: dict[str, np.ndarray] = {}
+        # per role, the cache rows whose tokens this file has sent to the vault: a bitmap by
+        # row id, and the ids chunk by chunk (for vault_committed)
+        self._file_sent: dict[str, np.ndarray] = {}
+        self._file_rids: dict[str, list[np.ndarray]] = {}
         # what the loader of this process has committed to the vault (see vault_committed)
         self._vault_lock = threading.Lock()
         # (vault id, role) → bitmap by row id; batch id → (vault id, its _file_rids)
@@ -618,6 +620,7 @@ class SqlChunkEngine:
             self._sql[key] = FeedSql(feed, suite, present)
         self._current = self._sql[key]
         self._seen = np.empty(0, dtype=np.uint64)
+        self._file_sent = {}
         self._file_rids = {}
         self._vault_id = vault_id
         self.con.execute("CREATE OR REPLACE TEMP TABLE file_tokens (token VARCHAR)")
@@ -626,7 +629,10 @@ class SqlChunkEngine:
         with self._vault_lock:
             if self._vault_id is None:
                 return
-            self._pending[batch_id] = (self._vault_id, self._file_rids)
+            self._pending[batch_id] = (
+                self._vault_id,
+                {role: np.concatenate(parts) for role, parts in self._file_rids.items()},
+            )
             while len(self._pending) > PENDING_BATCHES:  # never loaded here (rejected, elsewhere)
                 del self._pending[next(iter(self._pending))]
 
@@ -645,8 +651,9 @@ class SqlChunkEngine:
                 if not len(rids):
                     continue
                 known = self._vaulted.get((vault_id, role), np.zeros(0, dtype=bool))
-                if int(rids[-1]) >= len(known):  # rids are sorted
-                    grown = np.zeros(max(int(rids[-1]) + 1, 2 * len(known)), dtype=bool)
+                top = int(rids.max())
+                if top >= len(known):
+                    grown = np.zeros(max(top + 1, 2 * len(known)), dtype=bool)
                     grown[: len(known)] = known
                     known = grown
                 known[rids] = True
@@ -825,22 +832,24 @@ class SqlChunkEngine:
             assert c.role is not None
             by_role.setdefault(c.role, []).append("r__" + c.name)
         for role, columns in by_role.items():
-            rids = np.unique(
-                np.concatenate(
-                    [result.column(col).drop_null().to_numpy().astype(np.int64) for col in columns]
-                )
+            rids = np.concatenate(
+                [result.column(col).drop_null().to_numpy().astype(np.int64) for col in columns]
             )
+            sent = self._file_sent.get(role)
+            if sent is None or len(sent) < self._rid:  # a bitmap by row id: no sorting per chunk
+                grown = np.zeros(self._rid, dtype=bool)
+                if sent is not None:
+                    grown[: len(sent)] = sent
+                sent = self._file_sent[role] = grown
+            rids = rids[~sent[rids]]
             with self._vault_lock:
                 known = self._vaulted.get((self._vault_id, role))
                 if known is not None and len(rids):
                     inside = rids < len(known)
                     rids = rids[~(inside & known[np.where(inside, rids, 0)])]
-            sent = self._file_rids.get(role)
-            if sent is not None and len(sent):
-                rids = rids[~np.isin(rids, sent, assume_unique=True)]
-                self._file_rids[role] = np.union1d(sent, rids)
-            else:
-                self._file_rids[role] = rids
+            rids = np.unique(rids)
+            sent[rids] = True
+            self._file_rids.setdefault(role, []).append(rids)
             if not len(rids):
                 continue
             table, _ = IDENTIFIER_CACHES[role]

@@ -55,8 +55,8 @@ CREATE TABLE IF NOT EXISTS key_canary (
     written_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 CREATE TABLE IF NOT EXISTS audit_head (seq BIGINT NOT NULL, hash VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS vault_info (vault_id VARCHAR NOT NULL);
-INSERT INTO vault_info SELECT CAST(uuid() AS VARCHAR) WHERE NOT EXISTS (SELECT 1 FROM vault_info);
+CREATE TABLE IF NOT EXISTS vault_info (vault_id UUID NOT NULL);
+INSERT INTO vault_info SELECT uuid() WHERE NOT EXISTS (SELECT 1 FROM vault_info);
 """
 
 
