@@ -650,12 +650,10 @@ class SqlChunkEngine:
             for role, rids in sent.items():
                 if not len(rids):
                     continue
-                known = self._vaulted.get((vault_id, role), np.zeros(0, dtype=bool))
-                top = int(rids.max())
-                if top >= len(known):
-                    grown = np.zeros(max(top + 1, 2 * len(known)), dtype=bool)
-                    grown[: len(known)] = known
-                    known = grown
+                known = self._vaulted.get((vault_id, role))
+                size, top = (0 if known is None else len(known)), int(rids.max())
+                if top >= size:
+                    known = _grown(known, max(top + 1, 2 * size))
                 known[rids] = True
                 self._vaulted[(vault_id, role)] = known
 
@@ -779,7 +777,7 @@ class SqlChunkEngine:
         """``learned`` cache rows with their seals, row ids and insert number."""
         from datahub.privacy.sql import CACHE_SEALS
 
-        for column, (domain, source) in CACHE_SEALS[role].items():
+        for column, (domain, source, _) in CACHE_SEALS[role].items():
             values = learned.column(source).combine_chunks()
             present = pc.is_valid(values)
             seals = self.cipher.seal_many(domain, values.drop_null().to_pylist())
@@ -820,8 +818,8 @@ class SqlChunkEngine:
         Tokens of identifier columns come with their seals from the cache rows the
         chunk used (``r__`` columns), looked up by row id; a file sends a cache row
         once, and not at all once this process's loader has committed it to the
-        vault (:meth:`vault_committed`). ``name_dob`` tokens (per row, not cached) are sealed here, each value
-        once per process (table ``sealed``).
+        vault (:meth:`vault_committed`). ``name_dob`` tokens (per row, not cached)
+        are sealed here, each value once per process (table ``sealed``).
         """
         from datahub.privacy.sql import CACHE_SEALS, IDENTIFIER_CACHES
         from datahub.sources.sql import literal
@@ -837,10 +835,7 @@ class SqlChunkEngine:
             )
             sent = self._file_sent.get(role)
             if sent is None or len(sent) < self._rid:  # a bitmap by row id: no sorting per chunk
-                grown = np.zeros(self._rid, dtype=bool)
-                if sent is not None:
-                    grown[: len(sent)] = sent
-                sent = self._file_sent[role] = grown
+                sent = self._file_sent[role] = _grown(sent, self._rid)
             rids = rids[~sent[rids]]
             with self._vault_lock:
                 known = self._vaulted.get((self._vault_id, role))
@@ -854,10 +849,9 @@ class SqlChunkEngine:
                 continue
             table, _ = IDENTIFIER_CACHES[role]
             selects = [
-                f"SELECT {literal(domain)} AS domain, {_SEAL_TOKEN[seal]} AS token, "
-                f"{seal} AS ciphertext FROM {table} SEMI JOIN _rids USING (rid) "
-                f"WHERE {_SEAL_TOKEN[seal]} IS NOT NULL"
-                for seal, (domain, _) in CACHE_SEALS[role].items()
+                f"SELECT {literal(domain)} AS domain, {token} AS token, {seal} AS ciphertext "
+                f"FROM {table} SEMI JOIN _rids USING (rid) WHERE {token} IS NOT NULL"
+                for seal, (domain, _, token) in CACHE_SEALS[role].items()
             ]
             self.con.register("_rids", pa.table({"rid": pa.array(rids, pa.int64())}))
             try:
@@ -915,8 +909,12 @@ class SqlChunkEngine:
         return vault
 
 
-#: The token column of each seal column of the identifier caches.
-_SEAL_TOKEN = {"seal": "token", "pinyin_seal": "pinyin_token"}
+def _grown(bitmap: np.ndarray | None, size: int) -> np.ndarray:
+    """A bool bitmap of ``size`` entries that starts with ``bitmap``'s (False after)."""
+    out = np.zeros(size, dtype=bool)
+    if bitmap is not None:
+        out[: len(bitmap)] = bitmap
+    return out
 
 
 def _in_row_order(table: pa.Table) -> pa.Table:

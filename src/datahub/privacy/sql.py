@@ -144,12 +144,16 @@ def name_table(raws: Iterable[str]) -> pa.Table:
     return pa.table({"raw": out_raw, "value": values, "pinyin": pinyins}, schema=NAME_SCHEMA)
 
 
-#: Per role, the seals a cache row keeps: column → (vault domain, the cache column sealed).
-#: Sealed once, when the raw value is learned, so that a chunk's vault rows are a lookup.
-CACHE_SEALS: dict[str, dict[str, tuple[str, str]]] = {
-    "id_number": {"seal": ("id_number", "value")},
-    "phone": {"seal": ("phone", "value")},
-    "name": {"seal": ("name", "value"), "pinyin_seal": ("name_pinyin", "pinyin")},
+#: Per role, the seals a cache row keeps: column → (vault domain, the cache column sealed,
+#: the token column it belongs to). Sealed once, when the raw value is learned, so that a
+#: chunk's vault rows are a lookup.
+CACHE_SEALS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "id_number": {"seal": ("id_number", "value", "token")},
+    "phone": {"seal": ("phone", "value", "token")},
+    "name": {
+        "seal": ("name", "value", "token"),
+        "pinyin_seal": ("name_pinyin", "pinyin", "pinyin_token"),
+    },
 }
 
 
