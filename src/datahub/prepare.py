@@ -652,7 +652,7 @@ class SqlChunkEngine:
                     continue
                 known = self._vaulted.get((vault_id, role))
                 size, top = (0 if known is None else len(known)), int(rids.max())
-                if top >= size:
+                if known is None or top >= size:
                     known = _grown(known, max(top + 1, 2 * size))
                 known[rids] = True
                 self._vaulted[(vault_id, role)] = known
